@@ -118,8 +118,8 @@ xd_code gw_set_organization_status(gw_ctx *ctx, gw_req *req, const ProtobufCMess
         return xd_err_field(err, XD_FAILED_PRECONDITION, "org_id",
                             "the operator organization cannot be suspended");
     if (rc == XD_OK)
-        rc = gw_store_set_org_status(ctx->store, r->org_id, (int)r->status, r->reason,
-                                     req->key.id, &org, err);
+        rc = gw_store_set_org_status(ctx->store, r->org_id, (int)r->status, r->reason, req->key.id,
+                                     &org, err);
     if (rc != XD_OK)
         return rc;
     XD_INFO("organization %s %s by key %s", org.id,
@@ -164,8 +164,8 @@ xd_code gw_create_api_key(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
         return rc;
     XD_INFO("API key %s (%s) for %s created by key %s", key.id, gw_role_name(role), org_id,
             req->key.id);
-    rep->key = key_message(req->arena, &key,
-                           xd_arena_message(req->arena, &xd__api_key__descriptor));
+    rep->key =
+        key_message(req->arena, &key, xd_arena_message(req->arena, &xd__api_key__descriptor));
     rep->secret_key = xd_arena_strdup(req->arena, text);
     memset(text, 0, sizeof(text));
     return XD_OK;
@@ -208,8 +208,7 @@ xd_code gw_revoke_api_key(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
     /* Another organization's key looks exactly like a missing one. */
     if (rc == XD_OK && req->key.role != XD__ROLE__ROLE_OPERATOR &&
         strcmp(key.org_id, req->key.org_id) != 0)
-        return xd_err_field(err, XD_NOT_FOUND, "key_id", "API key '%s' does not exist",
-                            r->key_id);
+        return xd_err_field(err, XD_NOT_FOUND, "key_id", "API key '%s' does not exist", r->key_id);
     if (rc == XD_OK)
         rc = gw_store_revoke_key(ctx->store, r->key_id, &key, err);
     if (rc != XD_OK)

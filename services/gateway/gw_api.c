@@ -38,8 +38,8 @@ int gw_api_implemented(const char *method)
     return find_method(method) != NULL;
 }
 
-xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
-                        ProtobufCMessage *out, xd_err *err)
+xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
+                        xd_err *err)
 {
     gw_method_fn fn = find_method(req->method);
     if (!gw_perm_public(req->method)) {
@@ -52,9 +52,9 @@ xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
         req->caller.principal = req->key.id;
         if (!gw_perm_allowed(req->method, req->key.role)) {
             const char *who = gw_perm_roles_text(req->method);
-            return xd_err_set(err, XD_PERMISSION_DENIED,
-                              "a %s key may not call %s%s%s", gw_role_name(req->key.role),
-                              req->method, who[0] ? "; it needs a key with role " : "", who);
+            return xd_err_set(err, XD_PERMISSION_DENIED, "a %s key may not call %s%s%s",
+                              gw_role_name(req->key.role), req->method,
+                              who[0] ? "; it needs a key with role " : "", who);
         }
     }
     if (!fn)
@@ -63,8 +63,8 @@ xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
     return fn(ctx, req, in, out, err);
 }
 
-xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested,
-                      const char **org_out, xd_err *err)
+xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested, const char **org_out,
+                      xd_err *err)
 {
     if (!requested || !requested[0] || strcmp(requested, req->key.org_id) == 0) {
         *org_out = req->key.org_id;

@@ -34,13 +34,13 @@ typedef xd_code (*gw_send_fn)(gw_ctx *ctx, gw_req *req, const char *org_id,
 struct gw_ctx {
     gw_store *store;
     const xd_clock *clock;
-    gw_backends *backends;  /* NULL in unit tests that need no services */
-    gw_metrics *metrics;    /* may be NULL */
-    int64_t idem_ttl_ms;    /* how long an idempotency key is remembered */
+    gw_backends *backends; /* NULL in unit tests that need no services */
+    gw_metrics *metrics;   /* may be NULL */
+    int64_t idem_ttl_ms;   /* how long an idempotency key is remembered */
     int64_t health_timeout_ms;
-    const char *self_url;   /* the gateway's own listen URL, for SuiteHealth */
-    int64_t started_ms;     /* monotonic */
-    gw_send_fn send;        /* NULL = gw_send_pipeline */
+    const char *self_url; /* the gateway's own listen URL, for SuiteHealth */
+    int64_t started_ms;   /* monotonic */
+    gw_send_fn send;      /* NULL = gw_send_pipeline */
 };
 
 struct gw_req {
@@ -48,10 +48,10 @@ struct gw_req {
     const char *method;
     const char *credential; /* "xdk_..." as presented; may be NULL */
     const char *request_id;
-    int64_t deadline_ms;    /* monotonic; 0 = none */
+    int64_t deadline_ms; /* monotonic; 0 = none */
     /* Filled by gw_api_dispatch after authentication. */
     gw_api_key key;
-    Xd__Caller caller;      /* what services see: org, role, principal = key id */
+    Xd__Caller caller; /* what services see: org, role, principal = key id */
 };
 
 typedef xd_code (*gw_method_fn)(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
@@ -59,8 +59,8 @@ typedef xd_code (*gw_method_fn)(gw_ctx *ctx, gw_req *req, const ProtobufCMessage
 
 /* Authenticates, authorizes and runs req->method. in must be of the method's
  * input type and out initialised to its output type. */
-xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
-                        ProtobufCMessage *out, xd_err *err);
+xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
+                        xd_err *err);
 
 /* 1 when the method has an implementation in the gateway now. */
 int gw_api_implemented(const char *method);
@@ -68,8 +68,8 @@ int gw_api_implemented(const char *method);
 /* The organization a request acts on. requested "" = the caller's own. An
  * operator may name any existing organization; any other role only its own:
  * another organization is NOT_FOUND (its existence is not revealed). */
-xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested,
-                      const char **org_out, xd_err *err);
+xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested, const char **org_out,
+                      xd_err *err);
 
 /* Options for a call to a service on behalf of req: the derived Caller (never
  * the key) and the time left. DEADLINE_EXCEEDED when none is left. */
@@ -82,8 +82,8 @@ xd_code gw_get_organization(gw_ctx *, gw_req *, const ProtobufCMessage *, Protob
                             xd_err *);
 xd_code gw_list_organizations(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
                               xd_err *);
-xd_code gw_set_organization_status(gw_ctx *, gw_req *, const ProtobufCMessage *,
-                                   ProtobufCMessage *, xd_err *);
+xd_code gw_set_organization_status(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
+                                   xd_err *);
 xd_code gw_create_api_key(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
                           xd_err *);
 xd_code gw_list_api_keys(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
@@ -92,8 +92,7 @@ xd_code gw_revoke_api_key(gw_ctx *, gw_req *, const ProtobufCMessage *, Protobuf
                           xd_err *);
 xd_code gw_who_am_i(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_send_email(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
-xd_code gw_suite_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
-                        xd_err *);
+xd_code gw_suite_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 
 /* The real downstream part of SendEmail (ratelimit, verify, sender). */

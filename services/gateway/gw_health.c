@@ -31,22 +31,22 @@ static void *run_probe(void *arg)
     int64_t t0 = xd_monotonic_ms();
     ProtobufCMessage *reply = NULL;
     xd_err_clear(&p->err);
-    p->code = xd_client_call(gw_backends_client(p->ctx->backends, p->svc), &o, "Health",
-                             &rq.base, &xd__health_reply__descriptor, p->arena, &reply, &p->err);
+    p->code = xd_client_call(gw_backends_client(p->ctx->backends, p->svc), &o, "Health", &rq.base,
+                             &xd__health_reply__descriptor, p->arena, &reply, &p->err);
     p->latency_ms = xd_monotonic_ms() - t0;
     p->reply = (Xd__HealthReply *)reply;
     return NULL;
 }
 
-xd_code gw_suite_health(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
-                        ProtobufCMessage *out, xd_err *err)
+xd_code gw_suite_health(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
+                        xd_err *err)
 {
     const Xd__SuiteHealthRequest *r = (const Xd__SuiteHealthRequest *)in;
     Xd__SuiteHealthReply *rep = (Xd__SuiteHealthReply *)out;
     int64_t timeout = r->timeout_ms ? r->timeout_ms : HEALTH_DEFAULT_MS;
     if (timeout > HEALTH_MAX_MS)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "timeout_ms",
-                            "timeout_ms is at most %d", HEALTH_MAX_MS);
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "timeout_ms", "timeout_ms is at most %d",
+                            HEALTH_MAX_MS);
     if (req->deadline_ms) {
         int64_t left = req->deadline_ms - xd_monotonic_ms() - 20;
         if (left < timeout)
@@ -85,13 +85,12 @@ xd_code gw_suite_health(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
                 uint8_t *buf = xd_arena_alloc(req->arena, n ? n : 1);
                 protobuf_c_message_pack(&p->reply->base, buf);
                 s->health = xd__health_reply__unpack(xd_arena_allocator(req->arena), n, buf);
-                s->up = s->health &&
-                        s->health->status == XD__HEALTH_REPLY__STATUS__STATUS_SERVING;
+                s->up = s->health && s->health->status == XD__HEALTH_REPLY__STATUS__STATUS_SERVING;
                 if (!s->up)
                     s->error = "NOT_SERVING";
             } else {
-                s->error = xd_arena_printf(req->arena, "%s: %s", xd_code_name(p->code),
-                                           p->err.message);
+                s->error =
+                    xd_arena_printf(req->arena, "%s: %s", xd_code_name(p->code), p->err.message);
             }
         } else {
             s->error = "INTERNAL: could not start the probe";

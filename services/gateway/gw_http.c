@@ -20,7 +20,13 @@
 #define TOKEN_MAX       1024
 #define METHOD_NAME_MAX 64
 
-typedef enum route { ROUTE_API, ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_UNSUB_GET, ROUTE_UNSUB_POST } route;
+typedef enum route {
+    ROUTE_API,
+    ROUTE_HEALTHZ,
+    ROUTE_METRICS,
+    ROUTE_UNSUB_GET,
+    ROUTE_UNSUB_POST
+} route;
 
 typedef struct job {
     nng_aio *aio;
@@ -101,8 +107,8 @@ static nng_http_res *respond_json(int status, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
-    nng_http_res *res = respond(status, "application/json", text ? text : "{}",
-                                text ? strlen(text) : 2);
+    nng_http_res *res =
+        respond(status, "application/json", text ? text : "{}", text ? strlen(text) : 2);
     free(text);
     return res;
 }
@@ -302,7 +308,8 @@ static nng_http_res *serve_unsubscribe(gw_http *h, nng_http_req *hreq, int post,
                        71);
     }
     gw_unsub_result r;
-    *code = post ? gw_unsubscribe_apply(h->ctx, token, &r) : gw_unsubscribe_check(h->ctx, token, &r);
+    *code =
+        post ? gw_unsubscribe_apply(h->ctx, token, &r) : gw_unsubscribe_check(h->ctx, token, &r);
     int status = *code == XD_OK ? 200 : gw_http_status(*code);
     char *page = post ? gw_unsubscribe_done_page(&r) : gw_unsubscribe_confirm_page(token, &r);
     nng_http_res *res =
@@ -508,8 +515,7 @@ xd_code gw_http_start(gw_ctx *ctx, const gw_http_options *o, gw_http **out, xd_e
         nng_url_free(url);
     xd_code rc = XD_OK;
     if (rv != 0)
-        rc = xd_err_set(err, XD_INVALID_ARGUMENT, "http_listen '%s': %s", o->url,
-                        nng_strerror(rv));
+        rc = xd_err_set(err, XD_INVALID_ARGUMENT, "http_listen '%s': %s", o->url, nng_strerror(rv));
     if (rc == XD_OK && https)
         rc = setup_tls(h, err);
     if (rc == XD_OK) {

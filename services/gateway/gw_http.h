@@ -22,8 +22,8 @@
 typedef struct gw_http gw_http;
 
 typedef struct gw_http_options {
-    const char *url;            /* "http://127.0.0.1:7480" or "https://..." */
-    const char *tls_cert_file;  /* https:// only */
+    const char *url;           /* "http://127.0.0.1:7480" or "https://..." */
+    const char *tls_cert_file; /* https:// only */
     const char *tls_key_file;
     int64_t max_body_bytes;     /* larger bodies -> 413 with a JSON error */
     int workers;                /* 0 = 4 */

@@ -203,8 +203,9 @@ static xd_code parse_integer(parser *p, const json_t *v, ProtobufCType t, void *
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (d != floor(d) || !isfinite(d) || fabs(d) > 9007199254740992.0)
-            return fail(p, "%g is not an integer that a double holds exactly (send it as a "
-                           "string)",
+            return fail(p,
+                        "%g is not an integer that a double holds exactly (send it as a "
+                        "string)",
                         d);
         if (!sgn && d < 0)
             return fail(p, "must not be negative");
@@ -286,8 +287,8 @@ static xd_code parse_float(parser *p, const json_t *v, ProtobufCType t, void *ds
 static xd_code parse_message(parser *p, const json_t *obj, const ProtobufCMessageDescriptor *desc,
                              int depth, ProtobufCMessage **out);
 
-static xd_code parse_value(parser *p, const json_t *v, const ProtobufCFieldDescriptor *f,
-                           int depth, void *dst)
+static xd_code parse_value(parser *p, const json_t *v, const ProtobufCFieldDescriptor *f, int depth,
+                           void *dst)
 {
     switch (f->type) {
     case PROTOBUF_C_TYPE_BOOL:
@@ -360,8 +361,8 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
     return NULL;
 }
 
-static xd_code parse_field(parser *p, const json_t *v, const ProtobufCFieldDescriptor *f,
-                           int depth, ProtobufCMessage *m)
+static xd_code parse_field(parser *p, const json_t *v, const ProtobufCFieldDescriptor *f, int depth,
+                           ProtobufCMessage *m)
 {
     char *base = (char *)m;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -456,8 +457,9 @@ xd_code gw_json_parse(const char *text, size_t len, const ProtobufCMessageDescri
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return xd_err_set(err, XD_INVALID_ARGUMENT, "body is not valid JSON: %s (line %d, column %d)",
-                          je.text, je.line, je.column);
+        return xd_err_set(err, XD_INVALID_ARGUMENT,
+                          "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                          je.column);
     xd_code rc = gw_json_to_message(root, desc, arena, out, err);
     json_decref(root);
     return rc;

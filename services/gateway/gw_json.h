@@ -50,7 +50,6 @@ void gw_json_name(const char *proto_name, char *out, size_t out_size);
 /* Standard base64 of data (malloc'd); and decoding of standard or url-safe,
  * padded or not, into arena (NULL and -1 on bad input). */
 char *gw_base64_encode(const uint8_t *data, size_t len);
-int gw_base64_decode(const char *text, size_t len, xd_arena *arena, uint8_t **out,
-                     size_t *out_len);
+int gw_base64_decode(const char *text, size_t len, xd_arena *arena, uint8_t **out, size_t *out_len);
 
 #endif

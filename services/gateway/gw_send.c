@@ -59,8 +59,9 @@ static xd_code replay(xd_arena *arena, const unsigned char *bytes, size_t len,
     ProtobufCMessage *m =
         protobuf_c_message_unpack(out->descriptor, xd_arena_allocator(arena), len, bytes);
     if (!m)
-        return xd_err_set(err, XD_DATA_LOSS, "the stored reply for this idempotency key is "
-                                             "unreadable; send with a new key");
+        return xd_err_set(err, XD_DATA_LOSS,
+                          "the stored reply for this idempotency key is "
+                          "unreadable; send with a new key");
     memcpy(out, m, out->descriptor->sizeof_message);
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(out->descriptor, "duplicate");

@@ -36,8 +36,8 @@ static const xd_config_item items[] = {
     {"connect_wait", XD_CFG_DURATION, "250ms",
      "how long a call waits for a connection before UNAVAILABLE", 1, 10000},
     {"health_timeout", XD_CFG_DURATION, "1s", "per-service wait of SuiteHealth", 10, 10000},
-    {"idempotency_ttl", XD_CFG_DURATION, "24h", "how long a SendEmail idempotency key lives",
-     60000, 30LL * 24 * 3600 * 1000},
+    {"idempotency_ttl", XD_CFG_DURATION, "24h", "how long a SendEmail idempotency key lives", 60000,
+     30LL * 24 * 3600 * 1000},
     {"pepper_file", XD_CFG_STRING, "",
      "32-byte secret mixed into API key hashes; empty = <data_dir>/gateway.pepper"},
 };
@@ -149,8 +149,8 @@ int gw_bootstrap_operator(const char *data_dir, const char *pepper_file, const c
     }
     gw_api_key key;
     char text[GW_KEY_TEXT_MAX];
-    xd_code rc = gw_store_bootstrap_operator(store, label && label[0] ? label : "bootstrap",
-                                             &key, text, sizeof(text), &err);
+    xd_code rc = gw_store_bootstrap_operator(store, label && label[0] ? label : "bootstrap", &key,
+                                             text, sizeof(text), &err);
     gw_store_close(store);
     if (rc != XD_OK) {
         fprintf(stderr, "bootstrap: %s\n", err.message);

@@ -46,8 +46,9 @@ static const char *const migrations[] = {
     "CREATE INDEX idempotency_expiry ON idempotency(expires_ms);",
 };
 
-#define ORG_COLS "id, name, status, reason, status_since_ms, status_changed_by, created_ms, " \
-                 "operator_org"
+#define ORG_COLS                                                                                   \
+    "id, name, status, reason, status_since_ms, status_changed_by, created_ms, "                   \
+    "operator_org"
 #define KEY_COLS "id, org_id, role, label, created_ms, created_by, revoked_ms"
 
 xd_code gw_store_open(const char *db_path, const char *pepper_path, const xd_clock *clock,
@@ -296,8 +297,8 @@ xd_code gw_store_create_key(gw_store *s, const char *org_id, int role, const cha
                             size_t key_text_size, xd_err *err)
 {
     pthread_mutex_lock(&s->lock);
-    xd_code rc = create_key_locked(s, org_id, role, label, created_by, out, key_text,
-                                   key_text_size, err);
+    xd_code rc =
+        create_key_locked(s, org_id, role, label, created_by, out, key_text, key_text_size, err);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -413,8 +414,8 @@ xd_code gw_store_revoke_key(gw_store *s, const char *key_id, gw_api_key *out, xd
     return rc;
 }
 
-xd_code gw_store_bootstrap_operator(gw_store *s, const char *label, gw_api_key *out,
-                                    char *key_text, size_t key_text_size, xd_err *err)
+xd_code gw_store_bootstrap_operator(gw_store *s, const char *label, gw_api_key *out, char *key_text,
+                                    size_t key_text_size, xd_err *err)
 {
     pthread_mutex_lock(&s->lock);
     gw_org org;
@@ -556,8 +557,8 @@ void gw_store_idem_abandon(gw_store *s, const char *org_id, const char *key)
     sqlite3_stmt *st = NULL;
     xd_err err;
     if (xd_db_prepare(s->db,
-                      "DELETE FROM idempotency WHERE org_id = ? AND key = ? AND reply IS NULL",
-                      &st, &err) == XD_OK) {
+                      "DELETE FROM idempotency WHERE org_id = ? AND key = ? AND reply IS NULL", &st,
+                      &err) == XD_OK) {
         xd_db_bind_text(st, 1, org_id);
         xd_db_bind_text(st, 2, key);
         sqlite3_step(st);
@@ -572,8 +573,7 @@ int gw_store_idem_expire(gw_store *s)
     sqlite3_stmt *st = NULL;
     xd_err err;
     int n = 0;
-    if (xd_db_prepare(s->db, "DELETE FROM idempotency WHERE expires_ms <= ?", &st, &err) ==
-        XD_OK) {
+    if (xd_db_prepare(s->db, "DELETE FROM idempotency WHERE expires_ms <= ?", &st, &err) == XD_OK) {
         sqlite3_bind_int64(st, 1, xd_clock_now_ms(s->clock));
         if (sqlite3_step(st) == SQLITE_DONE)
             n = sqlite3_changes(s->db);

@@ -16,13 +16,13 @@
 #include "xd/status.h"
 #include "gw_key.h"
 
-#define GW_ORG_ID_MAX      32
-#define GW_ORG_NAME_MAX    100
-#define GW_REASON_MAX      500
-#define GW_LABEL_MAX       100
-#define GW_IDEM_KEY_MAX    128
-#define GW_DIGEST_LEN      32
-#define GW_OPERATOR_ORG    "Xenegrade"
+#define GW_ORG_ID_MAX   32
+#define GW_ORG_NAME_MAX 100
+#define GW_REASON_MAX   500
+#define GW_LABEL_MAX    100
+#define GW_IDEM_KEY_MAX 128
+#define GW_DIGEST_LEN   32
+#define GW_OPERATOR_ORG "Xenegrade"
 
 /* Values as in gateway.proto OrgStatus. */
 enum { GW_ORG_ENABLED = 1, GW_ORG_SUSPENDED = 2 };
@@ -83,8 +83,8 @@ xd_code gw_store_revoke_key(gw_store *s, const char *key_id, gw_api_key *out, xd
 
 /* Creates the operator organization when absent and one OPERATOR key in it
  * (created_by "bootstrap"): the first key of a fresh install. */
-xd_code gw_store_bootstrap_operator(gw_store *s, const char *label, gw_api_key *out,
-                                    char *key_text, size_t key_text_size, xd_err *err);
+xd_code gw_store_bootstrap_operator(gw_store *s, const char *label, gw_api_key *out, char *key_text,
+                                    size_t key_text_size, xd_err *err);
 
 /* ---- idempotency keys ---- */
 typedef enum gw_idem_state {

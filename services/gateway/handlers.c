@@ -8,8 +8,7 @@
 
 #define METHODS_MAX 64
 
-static xd_code handle(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
-                      xd_err *err)
+static xd_code handle(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
 {
     gw_ctx *ctx = xd_call_service(call);
     int64_t t0 = xd_monotonic_ns();

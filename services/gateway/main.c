@@ -28,9 +28,8 @@ static int bootstrap(int argc, char **argv)
         else if (i + 1 < argc && strcmp(argv[i], "--label") == 0)
             label = argv[++i];
         else {
-            fprintf(stderr,
-                    "usage: xd-gateway --bootstrap-operator [--data-dir DIR] "
-                    "[--pepper-file FILE] [--label TEXT]\n");
+            fprintf(stderr, "usage: xd-gateway --bootstrap-operator [--data-dir DIR] "
+                            "[--pepper-file FILE] [--label TEXT]\n");
             return 1;
         }
     }
