@@ -318,11 +318,15 @@ static xd_code parse_value(parser *p, const json_t *v, const ProtobufCFieldDescr
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = f->descriptor;
         const ProtobufCEnumValue *ev = NULL;
+        if (json_is_integer(v)) {
+            /* proto3 enums are open: a number is kept even when unnamed. */
+            if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
+                return fail(p, "enum number out of range");
+            *(int32_t *)dst = (int32_t)json_integer_value(v);
+            return XD_OK;
+        }
         if (json_is_string(v))
             ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
-        else if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
-                 json_integer_value(v) <= INT32_MAX)
-            ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(v));
         else
             return fail(p, "expected an enum name of %s, got %s", ed->name, type_name(v));
         if (!ev) {

@@ -8,7 +8,8 @@
  * as arrays, messages as objects.
  * From JSON: the same, and also the proto field names (snake_case), 64-bit
  * and 32-bit integers as numbers or strings, enum numbers, url-safe or
- * unpadded base64, null for "default". Rejected with INVALID_ARGUMENT and the
+ * unpadded base64, enum numbers (kept even when unnamed: proto3 enums are
+ * open), null for "default". Rejected with INVALID_ARGUMENT and the
  * field's path named ("to[2].address"): unknown fields, a field given twice
  * (in both spellings), two members of one oneof, wrong JSON types, numbers
  * out of range or not integral, strings with NUL, bad base64, unknown enum
