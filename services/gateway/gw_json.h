@@ -7,7 +7,7 @@
  * (an unknown number as a number), NaN/Infinity as strings, repeated fields
  * as arrays, messages as objects.
  * From JSON: the same, and also the proto field names (snake_case), 64-bit
- * and 32-bit integers as numbers or strings, enum numbers, url-safe or
+ * and 32-bit integers as numbers or strings, url-safe or
  * unpadded base64, enum numbers (kept even when unnamed: proto3 enums are
  * open), null for "default". Rejected with INVALID_ARGUMENT and the
  * field's path named ("to[2].address"): unknown fields, a field given twice

@@ -271,7 +271,7 @@ static xd_code create_key_locked(gw_store *s, const char *org_id, int role, cons
         xd_db_bind_text(st, 7, created_by);
         int r = sqlite3_step(st);
         sqlite3_finalize(st);
-        if (r == SQLITE_CONSTRAINT)
+        if ((r & 0xff) == SQLITE_CONSTRAINT)
             rc = xd_err_field(err, XD_NOT_FOUND, "org_id", "organization '%.40s' does not exist",
                               org_id);
         else if (r != SQLITE_DONE)

@@ -1,5 +1,6 @@
 /* test_json.c: the proto3 JSON mapper over real protoc-c descriptors: every
- * field type both ways (unnamed enum numbers survive, as proto3 says), and every kind of bad input with the field named. */
+ * field type both ways (unnamed enum numbers survive, as proto3 says), and every kind of bad input
+ * with the field named. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,7 +90,9 @@ static void test_all_types_round_trip(void **state)
     char *rs[] = {"a", "", "c"};
     m.r_string = rs;
     m.n_r_string = 3;
-    ProtobufCBinaryData rb[] = {{0, NULL}, {3, (uint8_t *)"\xff\x00" "\x01"}};
+    ProtobufCBinaryData rb[] = {{0, NULL},
+                                {3, (uint8_t *)"\xff\x00"
+                                               "\x01"}};
     m.r_bytes = rb;
     m.n_r_bytes = 2;
     Xdjt__Color re[] = {XDJT__COLOR__COLOR_RED, XDJT__COLOR__COLOR_UNSPECIFIED, 99};
@@ -156,7 +159,8 @@ static void test_real_envelope_and_gateway_messages(void **state)
     caller.principal = "0123456789abcdef";
     Xd__Request rq = XD__REQUEST__INIT;
     rq.method = "SendEmail";
-    rq.payload.data = (uint8_t *)"\x0a\x03" "abc";
+    rq.payload.data = (uint8_t *)"\x0a\x03"
+                                 "abc";
     rq.payload.len = 5;
     rq.request_id = "r1";
     rq.timeout_ms = 2500;
@@ -199,9 +203,9 @@ static void test_real_envelope_and_gateway_messages(void **state)
     ProtobufCMessage *m = NULL;
     xd_err err;
     const char *body = "{\"org_id\":\"org_b\",\"role\":\"ROLE_ADMIN\",\"label\":\"ci\"}";
-    assert_int_equal(gw_json_parse(body, strlen(body), &xd__create_api_key_request__descriptor, a,
-                                   &m, &err),
-                     XD_OK);
+    assert_int_equal(
+        gw_json_parse(body, strlen(body), &xd__create_api_key_request__descriptor, a, &m, &err),
+        XD_OK);
     Xd__CreateApiKeyRequest *k = (Xd__CreateApiKeyRequest *)m;
     assert_string_equal(k->org_id, "org_b");
     assert_int_equal(k->role, XD__ROLE__ROLE_ADMIN);
@@ -214,9 +218,10 @@ static void test_lenient_inputs(void **state)
     xd_arena *a = xd_arena_new();
     ProtobufCMessage *m = NULL;
     xd_err err;
-    const char *body = "{\"fInt64\": 42, \"f_int32\": \"-5\", \"fUint64\": \"18446744073709551615\","
-                       " \"fEnum\": 1, \"fBytes\": \"_-8\", \"fString\": null, \"rInt64\": [\"1\", 2],"
-                       " \"fDouble\": \"NaN\", \"fFloat\": 2e3, \"fMessage\": {\"child\": {}}}";
+    const char *body =
+        "{\"fInt64\": 42, \"f_int32\": \"-5\", \"fUint64\": \"18446744073709551615\","
+        " \"fEnum\": 1, \"fBytes\": \"_-8\", \"fString\": null, \"rInt64\": [\"1\", 2],"
+        " \"fDouble\": \"NaN\", \"fFloat\": 2e3, \"fMessage\": {\"child\": {}}}";
     xd_code rc = gw_json_parse(body, strlen(body), &xdjt__all_types__descriptor, a, &m, &err);
     if (rc != XD_OK)
         fail_msg("%s", err.message);
@@ -287,8 +292,8 @@ static void test_bad_inputs_name_the_field(void **state)
                                    &xdjt__all_types__descriptor, a, &m, &err);
         if (rc != XD_INVALID_ARGUMENT || strcmp(err.field, cases[i].field) != 0 ||
             !strstr(err.message, cases[i].substring))
-            fail_msg("case %zu %s: got %d field '%s' message '%s'", i, cases[i].body, rc,
-                     err.field, err.message);
+            fail_msg("case %zu %s: got %d field '%s' message '%s'", i, cases[i].body, rc, err.field,
+                     err.message);
         xd_arena_free(a);
     }
 }
@@ -315,8 +320,13 @@ static void test_base64(void **state)
 {
     (void)state;
     xd_arena *a = xd_arena_new();
-    const char *vectors[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
-                                {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    const char *vectors[][2] = {{"", ""},
+                                {"f", "Zg=="},
+                                {"fo", "Zm8="},
+                                {"foo", "Zm9v"},
+                                {"foob", "Zm9vYg=="},
+                                {"fooba", "Zm9vYmE="},
+                                {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
         char *enc = gw_base64_encode((const uint8_t *)vectors[i][0], strlen(vectors[i][0]));
         assert_string_equal(enc, vectors[i][1]); /* RFC 4648 section 10 */
