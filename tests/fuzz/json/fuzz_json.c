@@ -14,9 +14,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const ProtobufCMessageDescriptor *const targets[] = {
-    &xd__request__descriptor,           &xd__reply__descriptor,
-    &xd__suite_health_reply__descriptor, &xd__create_api_key_request__descriptor,
-    &xd__send_email_request__descriptor, &xd__list_organizations_reply__descriptor,
+    &xd__request__descriptor,
+    &xd__reply__descriptor,
+    &xd__suite_health_reply__descriptor,
+    &xd__create_api_key_request__descriptor,
+    &xd__send_email_request__descriptor,
+    &xd__list_organizations_reply__descriptor,
     &xd__send_email_reply__descriptor,
 };
 
