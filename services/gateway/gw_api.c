@@ -35,13 +35,15 @@ static gw_method_fn find_method(const char *name)
 
 int gw_api_implemented(const char *method)
 {
-    return find_method(method) != NULL;
+    return find_method(method) != NULL || gw_facade_exists(method);
 }
 
 xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
                         xd_err *err)
 {
     gw_method_fn fn = find_method(req->method);
+    if (!fn && gw_facade_exists(req->method))
+        fn = gw_facade_call;
     if (!gw_perm_public(req->method)) {
         xd_code rc = gw_store_authenticate(ctx->store, req->credential, &req->key, err);
         if (rc != XD_OK)

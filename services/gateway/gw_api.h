@@ -95,6 +95,17 @@ xd_code gw_send_email(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMes
 xd_code gw_suite_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 
+/* Facades (gw_facade.c): one call to one service, scoped to the caller's
+ * organization through the request's org_id. */
+int gw_facade_exists(const char *method);
+xd_code gw_facade_call(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
+                       xd_err *err);
+/* Calls svc_method on svc with in (org_id scoped) and copies the reply into
+ * out (same type as the service's reply). The service's error passes through;
+ * a service that is down is UNAVAILABLE naming it. */
+xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_method,
+                   const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err);
+
 /* The real downstream part of SendEmail (ratelimit, verify, sender). */
 xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const ProtobufCMessage *in,
                          ProtobufCMessage *out, xd_err *err);
