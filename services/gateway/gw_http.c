@@ -282,17 +282,38 @@ static nng_http_res *serve_metrics(gw_http *h)
     return res;
 }
 
-/* "/u/<token>": the token is URL-safe base64 and '.', nothing else. */
+static int token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
+/* The token of "/u/<token>" or "/unsubscribe?...t=<token>..." (the link the
+ * sender puts in List-Unsubscribe: optout.base_url + "?t=" + token). It is
+ * URL-safe base64 and '.', nothing else. */
 static int token_from_uri(const char *uri, char out[TOKEN_MAX + 1])
 {
-    const char *p = uri + strlen("/u/");
-    size_t n = strcspn(p, "?#");
-    if (n == 0 || n > TOKEN_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-              (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' || p[i] == '.'))
+    const char *p;
+    if (strncmp(uri, "/u/", 3) == 0) {
+        p = uri + 3;
+    } else {
+        const char *q = strchr(uri, '?');
+        p = NULL;
+        while (q && !p) {
+            q++;
+            if (strncmp(q, "t=", 2) == 0)
+                p = q + 2;
+            else
+                q = strchr(q, '&');
+        }
+        if (!p)
             return 0;
+    }
+    size_t n = 0;
+    while (p[n] && token_char(p[n]))
+        n++;
+    if (n == 0 || n > TOKEN_MAX || (p[n] && p[n] != '&' && p[n] != '#' && p[n] != '?'))
+        return 0;
     memcpy(out, p, n);
     out[n] = '\0';
     return 1;
@@ -529,6 +550,10 @@ xd_code gw_http_start(gw_ctx *ctx, const gw_http_options *o, gw_http **out, xd_e
             rv = add_route(h, "/u", "GET", 1, 0, cb_unsub_get);
         if (rv == 0)
             rv = add_route(h, "/u", "POST", 1, 4096, cb_unsub_post);
+        if (rv == 0)
+            rv = add_route(h, "/unsubscribe", "GET", 0, 0, cb_unsub_get);
+        if (rv == 0)
+            rv = add_route(h, "/unsubscribe", "POST", 0, 4096, cb_unsub_post);
         if (rv != 0)
             rc = xd_err_set(err, XD_INTERNAL, "HTTP routes: %s", nng_strerror(rv));
     }

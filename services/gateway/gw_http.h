@@ -7,8 +7,10 @@
  *                        HTTP status matching the gRPC code.
  *   GET  /healthz        SuiteHealth without a key (200 all up, 503 not).
  *   GET  /metrics        Prometheus text.
- *   POST /u/<token>      RFC 8058 one-click unsubscribe.
- *   GET  /u/<token>      a page that confirms with a button (POSTs the form).
+ *   POST /unsubscribe?t=<token>  RFC 8058 one-click unsubscribe (the link
+ *                        the sender writes: optout.base_url must be
+ *                        https://<this host>/unsubscribe); also /u/<token>.
+ *   GET  (same URLs)     a page that confirms with a button (POSTs the form).
  * Requests are handed to a small worker pool: the NNG callback never blocks.
  * The server owns its threads; the ctx is borrowed and must outlive it.
  * Thread-safety: start/stop from one thread.

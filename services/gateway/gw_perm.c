@@ -50,7 +50,8 @@ static const perm_row table[] = {
     {"CreateDkimKey", A | O, "admin, operator"},
     {"ListDkimKeys", A | O, "admin, operator"},
     {"RotateDkimKey", A | O, "admin, operator"},
-    {"SetRateLimitPolicy", A | O, "admin, operator"},
+    /* ratelimit's SetPolicy replaces the whole suite's policy: operators only. */
+    {"SetRateLimitPolicy", O, "operator"},
     {"WhoAmI", M | S | A | O, "module, support, admin, operator"},
     {"SuiteHealth", M | S | A | O, "module, support, admin, operator"},
 };

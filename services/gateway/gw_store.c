@@ -134,6 +134,8 @@ static xd_code get_org_locked(gw_store *s, const char *org_id, gw_org *out, xd_e
 static xd_code create_org_locked(gw_store *s, const char *name, int operator_org, gw_org *out,
                                  xd_err *err)
 {
+    /* The operator organization has a fixed id, the one services treat as
+     * Xenegrade staff (ticket's staff_org_id); others get "org_" + random. */
     sqlite3_stmt *st = NULL;
     xd_code rc = xd_db_prepare(s->db, "SELECT id FROM orgs WHERE name = ?", &st, err);
     if (rc != XD_OK)
@@ -148,7 +150,10 @@ static xd_code create_org_locked(gw_store *s, const char *name, int operator_org
     }
     sqlite3_finalize(st);
     char id[GW_ORG_ID_MAX + 1] = "org_";
-    xd_random_hex(id + 4, 8);
+    if (operator_org)
+        xd_strlcpy(id, GW_OPERATOR_ORG_ID, sizeof(id));
+    else
+        xd_random_hex(id + 4, 8);
     int64_t now = xd_clock_now_ms(s->clock);
     rc = xd_db_prepare(s->db,
                        "INSERT INTO orgs(id, name, status, status_since_ms, created_ms, "

@@ -16,13 +16,14 @@
 #include "xd/status.h"
 #include "gw_key.h"
 
-#define GW_ORG_ID_MAX   32
-#define GW_ORG_NAME_MAX 100
-#define GW_REASON_MAX   500
-#define GW_LABEL_MAX    100
-#define GW_IDEM_KEY_MAX 128
-#define GW_DIGEST_LEN   32
-#define GW_OPERATOR_ORG "Xenegrade"
+#define GW_ORG_ID_MAX      32
+#define GW_ORG_NAME_MAX    100
+#define GW_REASON_MAX      500
+#define GW_LABEL_MAX       100
+#define GW_IDEM_KEY_MAX    128
+#define GW_DIGEST_LEN      32
+#define GW_OPERATOR_ORG    "Xenegrade"
+#define GW_OPERATOR_ORG_ID "xenegrade" /* = ticket's default staff_org_id */
 
 /* Values as in gateway.proto OrgStatus. */
 enum { GW_ORG_ENABLED = 1, GW_ORG_SUSPENDED = 2 };

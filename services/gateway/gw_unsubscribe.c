@@ -69,7 +69,7 @@ static char *page(const char *title, const char *message, const char *token)
     put_escaped(f, message);
     fputs("</p>", f);
     if (token) {
-        fputs("<form method=\"post\" action=\"/u/", f);
+        fputs("<form method=\"post\" action=\"/unsubscribe?t=", f);
         put_escaped(f, token);
         fputs("\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
               "<button type=\"submit\">Unsubscribe</button></form>",

@@ -474,7 +474,7 @@ static void test_metrics_and_unsubscribe(void **state)
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "not available"));
     http_free(&r);
-    r = http("/u/eyJvcmciOiJ4In0.c2ln", NULL, "List-Unsubscribe=One-Click", NULL);
+    r = http("/unsubscribe?t=eyJvcmciOiJ4In0.c2ln", NULL, "List-Unsubscribe=One-Click", NULL);
     assert_int_equal(r.status, 503);
     http_free(&r);
     r = http("/u/%3Cscript%3E", NULL, NULL, NULL);
