@@ -24,8 +24,9 @@
 #include "xd/clock.h"
 #include "xd/rpc_client.h"
 #include "xd/rpc_server.h"
+#include "gw_harness.h"
 
-static char dir[256], rpc_url[400], http_base[64], operator_key[200];
+static char rpc_url[400], operator_key[200];
 static const char *bin_dir;
 static pid_t gateway_pid;
 static xd_server *fake_verify;
@@ -33,104 +34,13 @@ static xd_client *client;
 
 /* ---- helpers ---- */
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s, (struct sockaddr *)&a, sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-/* Runs a shell command, returns its exit status and stdout (malloc'd). */
-static int run(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-typedef struct http_reply {
-    int status;
-    char *body;
-    json_t *json; /* NULL when the body is not JSON */
-} http_reply;
-
-static void http_free(http_reply *r)
-{
-    free(r->body);
-    json_decref(r->json);
-}
-
-/* POSTs body (NULL = GET) to path with the key (NULL = no header). */
-static http_reply http(const char *path, const char *key, const char *body, const char *extra)
-{
-    char body_file[400], out_file[400], cmd[2048];
-    snprintf(body_file, sizeof(body_file), "%s/body.json", dir);
-    snprintf(out_file, sizeof(out_file), "%s/out.txt", dir);
-    if (body) {
-        FILE *f = fopen(body_file, "wb");
-        fwrite(body, 1, strlen(body), f);
-        fclose(f);
-    }
-    char auth[300] = "";
-    if (key)
-        snprintf(auth, sizeof(auth), "-H 'Authorization: Bearer %s'", key);
-    snprintf(cmd, sizeof(cmd), "curl -s -o %s -w '%%{http_code}' %s %s %s%s '%s%s'", out_file, auth,
-             extra ? extra : "", body ? "-X POST --data-binary @" : "", body ? body_file : "",
-             http_base, path);
-    char *status = NULL;
-    assert_int_equal(run(cmd, &status), 0);
-    http_reply r = {.status = atoi(status)};
-    free(status);
-    FILE *f = fopen(out_file, "rb");
-    assert_non_null(f);
-    r.body = calloc(1, 1 << 20);
-    size_t n = fread(r.body, 1, (1 << 20) - 1, f);
-    r.body[n] = '\0';
-    fclose(f);
-    r.json = json_loads(r.body, 0, NULL);
-    return r;
-}
-
-static const char *jstr(const json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-    return s ? s : "";
-}
-
-static void expect_error(http_reply r, int status, const char *code, const char *substring)
-{
-    if (r.status != status || !r.json || strcmp(jstr(r.json, "code"), code) != 0 ||
-        (substring && !strstr(jstr(r.json, "message"), substring)))
-        fail_msg("want %d %s '%s', got %d %s", status, code, substring ? substring : "", r.status,
-                 r.body);
-    http_free(&r);
-}
-
 static char *xdctl(const char *args, int *rc)
 {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "XDCTL_GATEWAY='%s' '%s/services/xdctl/xdctl' %s 2>&1", rpc_url,
              bin_dir, args);
     char *out = NULL;
-    *rc = run(cmd, &out);
+    *rc = gwh_run(cmd, &out);
     return out;
 }
 
@@ -141,23 +51,23 @@ static int setup(void **state)
     (void)state;
     bin_dir = getenv("XD_BINARY_DIR");
     assert_non_null(bin_dir);
-    snprintf(dir, sizeof(dir), "/tmp/xd-gw-e2e-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(rpc_url, sizeof(rpc_url), "ipc://%s/gateway.sock", dir);
-    int port = free_port();
-    snprintf(http_base, sizeof(http_base), "http://127.0.0.1:%d", port);
+    snprintf(gwh_dir, sizeof(gwh_dir), "/tmp/xd-gw-e2e-XXXXXX");
+    assert_non_null(mkdtemp(gwh_dir));
+    snprintf(rpc_url, sizeof(rpc_url), "ipc://%s/gateway.sock", gwh_dir);
+    int port = gwh_free_port();
+    snprintf(gwh_http_base, sizeof(gwh_http_base), "http://127.0.0.1:%d", port);
 
     char cmd[1024], *out = NULL;
     snprintf(cmd, sizeof(cmd), "'%s/services/xdctl/xdctl' bootstrap --data-dir %s/data", bin_dir,
-             dir);
-    assert_int_equal(run(cmd, &out), 0);
+             gwh_dir);
+    assert_int_equal(gwh_run(cmd, &out), 0);
     char *k = strstr(out, "xdk_");
     assert_non_null(k);
     snprintf(operator_key, sizeof(operator_key), "%.*s", (int)strcspn(k, "\n"), k);
     free(out);
 
     char verify_url[400];
-    snprintf(verify_url, sizeof(verify_url), "ipc://%s/verify.sock", dir);
+    snprintf(verify_url, sizeof(verify_url), "ipc://%s/verify.sock", gwh_dir);
     xd_server_options so = {.url = verify_url, .service_name = "verify", .workers = 2};
     xd_err err;
     assert_int_equal(xd_server_start(&so, &xd__gateway__descriptor, NULL, 0, &fake_verify, &err),
@@ -166,10 +76,10 @@ static int setup(void **state)
     gateway_pid = fork();
     if (gateway_pid == 0) {
         char v[8][512];
-        snprintf(v[0], 512, "%s/data", dir);
+        snprintf(v[0], 512, "%s/data", gwh_dir);
         setenv("XD_GATEWAY_DATA_DIR", v[0], 1);
         setenv("XD_GATEWAY_LISTEN", rpc_url, 1);
-        setenv("XD_GATEWAY_HTTP_LISTEN", http_base, 1);
+        setenv("XD_GATEWAY_HTTP_LISTEN", gwh_http_base, 1);
         setenv("XD_GATEWAY_HTTP_MAX_BODY", "64k", 1);
         setenv("XD_GATEWAY_VERIFY_URL", verify_url, 1);
         const char *names[] = {"RATELIMIT", "SENDER", "TICKET"};
@@ -177,7 +87,7 @@ static int setup(void **state)
         for (int i = 0; i < 3; i++) {
             char env[64];
             snprintf(env, sizeof(env), "XD_GATEWAY_%s_URL", names[i]);
-            snprintf(v[1 + i], 512, "ipc://%s/%s.sock", dir, files[i]);
+            snprintf(v[1 + i], 512, "ipc://%s/%s.sock", gwh_dir, files[i]);
             setenv(env, v[1 + i], 1);
         }
         char exe[600];
@@ -214,7 +124,7 @@ static int teardown(void **state)
     }
     xd_server_stop(fake_verify);
     char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", gwh_dir);
     if (system(cmd) != 0)
         return 1;
     /* SIGTERM is a clean stop: exit 0. */
@@ -226,17 +136,17 @@ static char *org_with_key(const char *name, const char *role, char *org_id_out)
 {
     char body[256];
     snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-    http_reply r = http("/v1/CreateOrganization", operator_key, body, NULL);
+    gwh_reply r = gwh_http("/v1/CreateOrganization", operator_key, body, NULL);
     assert_int_equal(r.status, 200);
-    strcpy(org_id_out, jstr(r.json, "orgId"));
-    http_free(&r);
+    strcpy(org_id_out, gwh_str(r.json, "orgId"));
+    gwh_free(&r);
     snprintf(body, sizeof(body), "{\"orgId\":\"%s\",\"role\":\"%s\",\"label\":\"e2e\"}", org_id_out,
              role);
-    r = http("/v1/CreateApiKey", operator_key, body, NULL);
+    r = gwh_http("/v1/CreateApiKey", operator_key, body, NULL);
     assert_int_equal(r.status, 200);
-    char *key = strdup(jstr(r.json, "secretKey"));
+    char *key = strdup(gwh_str(r.json, "secretKey"));
     assert_int_equal(strncmp(key, "xdk_", 4), 0);
-    http_free(&r);
+    gwh_free(&r);
     return key;
 }
 
@@ -245,82 +155,84 @@ static char *org_with_key(const char *name, const char *role, char *org_id_out)
 static void test_http_auth(void **state)
 {
     (void)state;
-    expect_error(http("/v1/WhoAmI", NULL, "{}", NULL), 401, "UNAUTHENTICATED", "API key");
-    expect_error(http("/v1/WhoAmI", "xdk_0000000000000000_00", "{}", NULL), 401, "UNAUTHENTICATED",
-                 NULL);
+    gwh_expect_error(gwh_http("/v1/WhoAmI", NULL, "{}", NULL), 401, "UNAUTHENTICATED", "API key");
+    gwh_expect_error(gwh_http("/v1/WhoAmI", "xdk_0000000000000000_00", "{}", NULL), 401,
+                     "UNAUTHENTICATED", NULL);
     char wrong[200];
     strcpy(wrong, operator_key);
     wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == '0' ? '1' : '0';
-    expect_error(http("/v1/WhoAmI", wrong, "{}", NULL), 401, "UNAUTHENTICATED", "not valid");
+    gwh_expect_error(gwh_http("/v1/WhoAmI", wrong, "{}", NULL), 401, "UNAUTHENTICATED",
+                     "not valid");
 
     char org[64];
     char *module = org_with_key("E2E Auth", "ROLE_MODULE", org);
-    http_reply r = http("/v1/WhoAmI", module, "{}", NULL);
+    gwh_reply r = gwh_http("/v1/WhoAmI", module, "{}", NULL);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(r.json, "orgId"), org);
-    assert_string_equal(jstr(r.json, "role"), "ROLE_MODULE");
+    assert_string_equal(gwh_str(r.json, "orgId"), org);
+    assert_string_equal(gwh_str(r.json, "role"), "ROLE_MODULE");
     char key_id[32];
-    strcpy(key_id, jstr(r.json, "keyId"));
-    http_free(&r);
-    expect_error(http("/v1/ListOrganizations", module, "{}", NULL), 403, "PERMISSION_DENIED",
-                 "operator");
+    strcpy(key_id, gwh_str(r.json, "keyId"));
+    gwh_free(&r);
+    gwh_expect_error(gwh_http("/v1/ListOrganizations", module, "{}", NULL), 403,
+                     "PERMISSION_DENIED", "operator");
     char body[128];
     snprintf(body, sizeof(body), "{\"keyId\":\"%s\"}", key_id);
-    r = http("/v1/RevokeApiKey", operator_key, body, NULL);
+    r = gwh_http("/v1/RevokeApiKey", operator_key, body, NULL);
     assert_int_equal(r.status, 200);
-    http_free(&r);
-    expect_error(http("/v1/WhoAmI", module, "{}", NULL), 401, "UNAUTHENTICATED", "revoked");
+    gwh_free(&r);
+    gwh_expect_error(gwh_http("/v1/WhoAmI", module, "{}", NULL), 401, "UNAUTHENTICATED", "revoked");
     free(module);
 }
 
 static void test_http_bad_input(void **state)
 {
     (void)state;
-    expect_error(http("/v1/CreateOrganization", operator_key, "{\"name\":", NULL), 400,
-                 "INVALID_ARGUMENT", "not valid JSON");
-    expect_error(http("/v1/CreateOrganization", operator_key, "{\"name\":42}", NULL), 400,
-                 "INVALID_ARGUMENT", "expected a string");
-    http_reply r = http("/v1/CreateOrganization", operator_key, "{\"nmae\":\"x\"}", NULL);
+    gwh_expect_error(gwh_http("/v1/CreateOrganization", operator_key, "{\"name\":", NULL), 400,
+                     "INVALID_ARGUMENT", "not valid JSON");
+    gwh_expect_error(gwh_http("/v1/CreateOrganization", operator_key, "{\"name\":42}", NULL), 400,
+                     "INVALID_ARGUMENT", "expected a string");
+    gwh_reply r = gwh_http("/v1/CreateOrganization", operator_key, "{\"nmae\":\"x\"}", NULL);
     assert_int_equal(r.status, 400);
-    assert_non_null(strstr(jstr(r.json, "message"), "nmae"));
+    assert_non_null(strstr(gwh_str(r.json, "message"), "nmae"));
     json_t *d0 = json_array_get(json_object_get(r.json, "details"), 0);
-    assert_string_equal(jstr(d0, "field"), "nmae");
-    http_free(&r);
-    expect_error(http("/v1/CreateOrganization", operator_key, "[]", NULL), 400, "INVALID_ARGUMENT",
-                 "JSON object");
-    expect_error(http("/v1/CreateOrganization", operator_key, "{\"name\":\"a\\r\\nBcc: x\"}", NULL),
-                 400, "INVALID_ARGUMENT", "control character");
-    expect_error(http("/v1/NoSuchMethod", operator_key, "{}", NULL), 501, "UNIMPLEMENTED",
-                 "NoSuchMethod");
-    expect_error(http("/v1/WhoAmI", operator_key, "{}", "-H 'Transfer-Encoding: chunked'"), 400,
-                 "INVALID_ARGUMENT", "chunked");
+    assert_string_equal(gwh_str(d0, "field"), "nmae");
+    gwh_free(&r);
+    gwh_expect_error(gwh_http("/v1/CreateOrganization", operator_key, "[]", NULL), 400,
+                     "INVALID_ARGUMENT", "JSON object");
+    gwh_expect_error(
+        gwh_http("/v1/CreateOrganization", operator_key, "{\"name\":\"a\\r\\nBcc: x\"}", NULL), 400,
+        "INVALID_ARGUMENT", "control character");
+    gwh_expect_error(gwh_http("/v1/NoSuchMethod", operator_key, "{}", NULL), 501, "UNIMPLEMENTED",
+                     "NoSuchMethod");
+    gwh_expect_error(gwh_http("/v1/WhoAmI", operator_key, "{}", "-H 'Transfer-Encoding: chunked'"),
+                     400, "INVALID_ARGUMENT", "chunked");
     /* Oversize: the gateway runs with http_max_body=64k. */
     size_t big = 100 * 1024;
     char *body = malloc(big + 32);
     strcpy(body, "{\"name\":\"");
     memset(body + 9, 'a', big);
     strcpy(body + 9 + big, "\"}");
-    r = http("/v1/CreateOrganization", operator_key, body, NULL);
+    r = gwh_http("/v1/CreateOrganization", operator_key, body, NULL);
     free(body);
     assert_int_equal(r.status, 400);
     assert_non_null(r.json);
-    assert_non_null(strstr(jstr(r.json, "message"), "65536"));
-    http_free(&r);
+    assert_non_null(strstr(gwh_str(r.json, "message"), "65536"));
+    gwh_free(&r);
     /* Just under the limit, a long name is refused by the method, naming it. */
     body = malloc(2000);
     strcpy(body, "{\"name\":\"");
     memset(body + 9, 'b', 1000);
     strcpy(body + 1009, "\"}");
-    r = http("/v1/CreateOrganization", operator_key, body, NULL);
+    r = gwh_http("/v1/CreateOrganization", operator_key, body, NULL);
     free(body);
     assert_int_equal(r.status, 400);
-    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "details"), 0), "field"),
+    assert_string_equal(gwh_str(json_array_get(json_object_get(r.json, "details"), 0), "field"),
                         "name");
-    http_free(&r);
+    gwh_free(&r);
     /* The gateway still serves. */
-    r = http("/v1/WhoAmI", operator_key, "{}", NULL);
+    r = gwh_http("/v1/WhoAmI", operator_key, "{}", NULL);
     assert_int_equal(r.status, 200);
-    http_free(&r);
+    gwh_free(&r);
 }
 
 static void test_isolation_over_http(void **state)
@@ -331,15 +243,15 @@ static void test_isolation_over_http(void **state)
     char *admin_b = org_with_key("E2E Iso B", "ROLE_ADMIN", org_b);
     char body[256];
     snprintf(body, sizeof(body), "{\"orgId\":\"%s\"}", org_b);
-    expect_error(http("/v1/ListApiKeys", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
-    expect_error(http("/v1/GetOrganization", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
-    http_reply r = http("/v1/WhoAmI", admin_b, "{}", NULL);
-    snprintf(body, sizeof(body), "{\"keyId\":\"%s\"}", jstr(r.json, "keyId"));
-    http_free(&r);
-    expect_error(http("/v1/RevokeApiKey", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
-    r = http("/v1/WhoAmI", admin_b, "{}", NULL);
+    gwh_expect_error(gwh_http("/v1/ListApiKeys", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
+    gwh_expect_error(gwh_http("/v1/GetOrganization", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
+    gwh_reply r = gwh_http("/v1/WhoAmI", admin_b, "{}", NULL);
+    snprintf(body, sizeof(body), "{\"keyId\":\"%s\"}", gwh_str(r.json, "keyId"));
+    gwh_free(&r);
+    gwh_expect_error(gwh_http("/v1/RevokeApiKey", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
+    r = gwh_http("/v1/WhoAmI", admin_b, "{}", NULL);
     assert_int_equal(r.status, 200); /* B's key untouched */
-    http_free(&r);
+    gwh_free(&r);
     free(admin_a);
     free(admin_b);
 }
@@ -355,8 +267,8 @@ static void test_suspension_via_xdctl(void **state)
              operator_key, org);
     free(xdctl(args, &rc));
     assert_int_equal(rc, 0);
-    expect_error(http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 400,
-                 "FAILED_PRECONDITION", "spam trap hits");
+    gwh_expect_error(gwh_http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 400,
+                     "FAILED_PRECONDITION", "spam trap hits");
     /* The same over NNG, with a forged Caller: org and role come from the key. */
     xd_arena *a = xd_arena_new();
     Xd__Caller caller = XD__CALLER__INIT;
@@ -364,7 +276,7 @@ static void test_suspension_via_xdctl(void **state)
     caller.org_id = "org_someone_else";
     caller.role = XD__ROLE__ROLE_OPERATOR;
     xd_call_options o = {.caller = &caller};
-    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
+    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
     ProtobufCMessage *rep = NULL;
     xd_err err;
     xd_err_clear(&err);
@@ -381,8 +293,8 @@ static void test_suspension_via_xdctl(void **state)
     free(xdctl(args, &rc));
     assert_int_equal(rc, 0);
     /* Enabled: past the gateway's checks, the route to the services is not built yet. */
-    expect_error(http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 501,
-                 "UNIMPLEMENTED", NULL);
+    gwh_expect_error(gwh_http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 501,
+                     "UNIMPLEMENTED", NULL);
     free(module);
 }
 
@@ -417,7 +329,7 @@ static void test_xdctl_exit_codes(void **state)
     out = xdctl(args, &rc);
     json_t *j = json_loads(out, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(jstr(j, "role"), "ROLE_OPERATOR");
+    assert_string_equal(gwh_str(j, "role"), "ROLE_OPERATOR");
     json_decref(j);
     free(out);
 }
@@ -426,7 +338,7 @@ static void test_services_down(void **state)
 {
     (void)state;
     int64_t t0 = xd_monotonic_ms();
-    http_reply r = http("/healthz", NULL, NULL, NULL);
+    gwh_reply r = gwh_http("/healthz", NULL, NULL, NULL);
     int64_t took = xd_monotonic_ms() - t0;
     assert_int_equal(r.status, 503);
     assert_false(json_is_true(json_object_get(r.json, "allUp")));
@@ -434,18 +346,18 @@ static void test_services_down(void **state)
     assert_int_equal(json_array_size(svcs), 5);
     for (size_t i = 0; i < json_array_size(svcs); i++) {
         json_t *s = json_array_get(svcs, i);
-        const char *name = jstr(s, "name");
+        const char *name = gwh_str(s, "name");
         int up = json_is_true(json_object_get(s, "up"));
         if (strcmp(name, "gateway") == 0 || strcmp(name, "verify") == 0) {
             if (!up)
                 fail_msg("%s should be up: %s", name, r.body);
         } else {
             assert_false(up);
-            assert_non_null(strstr(jstr(s, "error"), "UNAVAILABLE"));
-            assert_non_null(strstr(jstr(s, "error"), name)); /* names the service */
+            assert_non_null(strstr(gwh_str(s, "error"), "UNAVAILABLE"));
+            assert_non_null(strstr(gwh_str(s, "error"), name)); /* names the service */
         }
     }
-    http_free(&r);
+    gwh_free(&r);
     /* Bound, not a benchmark: a hang would take the 30 s HTTP deadline. */
     assert_true(took < 10000);
     int rc;
@@ -460,27 +372,27 @@ static void test_services_down(void **state)
 static void test_metrics_and_unsubscribe(void **state)
 {
     (void)state;
-    http_reply r = http("/v1/WhoAmI", NULL, "{}", NULL);
-    http_free(&r);
-    r = http("/metrics", NULL, NULL, NULL);
+    gwh_reply r = gwh_http("/v1/WhoAmI", NULL, "{}", NULL);
+    gwh_free(&r);
+    r = gwh_http("/metrics", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body,
                            "xd_gateway_requests_total{method=\"WhoAmI\",transport=\"http\",code="
                            "\"UNAUTHENTICATED\"}"));
     assert_non_null(strstr(r.body, "xd_gateway_request_duration_seconds_bucket{method=\"WhoAmI\""));
-    http_free(&r);
-    /* Until the token verifier is merged: a clear 503, never a fake success. */
-    r = http("/u/eyJvcmciOiJ4In0.c2ln", NULL, NULL, NULL);
+    gwh_free(&r);
+    /* Without optout_secret: a clear 503, never a fake success. */
+    r = gwh_http("/u/eyJvcmciOiJ4In0.c2ln", NULL, NULL, NULL);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "not available"));
-    http_free(&r);
-    r = http("/unsubscribe?t=eyJvcmciOiJ4In0.c2ln", NULL, "List-Unsubscribe=One-Click", NULL);
+    gwh_free(&r);
+    r = gwh_http("/unsubscribe?t=eyJvcmciOiJ4In0.c2ln", NULL, "List-Unsubscribe=One-Click", NULL);
     assert_int_equal(r.status, 503);
-    http_free(&r);
-    r = http("/u/%3Cscript%3E", NULL, NULL, NULL);
+    gwh_free(&r);
+    r = gwh_http("/u/%3Cscript%3E", NULL, NULL, NULL);
     assert_int_equal(r.status, 400);
     assert_null(strstr(r.body, "<script>"));
-    http_free(&r);
+    gwh_free(&r);
 }
 
 int main(void)
