@@ -276,7 +276,7 @@ static void test_suspension_via_xdctl(void **state)
     caller.org_id = "org_someone_else";
     caller.role = XD__ROLE__ROLE_OPERATOR;
     xd_call_options o = {.caller = &caller};
-    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
+    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
     ProtobufCMessage *rep = NULL;
     xd_err err;
     xd_err_clear(&err);
