@@ -27,7 +27,7 @@ typedef struct gwh_reply {
 } gwh_reply;
 
 /* POSTs body (NULL = GET) to gwh_http_base + path with the key (NULL = none);
- * extra = more curl arguments. */
+ * extra = more curl arguments. status 0 = no connection. */
 gwh_reply gwh_http(const char *path, const char *key, const char *body, const char *extra);
 void gwh_free(gwh_reply *r);
 const char *gwh_str(const json_t *j, const char *key);
