@@ -10,6 +10,9 @@
 
 struct gw_store {
     sqlite3 *db;
+    /* The two reads on every request, prepared once (reset after use). */
+    sqlite3_stmt *get_key;
+    sqlite3_stmt *get_org;
     pthread_mutex_t lock;
     const xd_clock *clock;
     unsigned char pepper[GW_PEPPER_LEN];
@@ -61,7 +64,14 @@ xd_code gw_store_open(const char *db_path, const char *pepper_path, const xd_clo
     xd_code rc = gw_pepper_load(pepper_path, s->pepper, err);
     if (rc == XD_OK)
         rc = xd_db_open(db_path, migrations, (int)XD_ARRAY_LEN(migrations), NULL, &s->db, err);
+    if (rc == XD_OK)
+        rc = xd_db_prepare(s->db, "SELECT " KEY_COLS ", hash FROM api_keys WHERE id = ?",
+                           &s->get_key, err);
+    if (rc == XD_OK)
+        rc = xd_db_prepare(s->db, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", &s->get_org, err);
     if (rc != XD_OK) {
+        sqlite3_finalize(s->get_key);
+        xd_db_close(s->db);
         free(s);
         return rc;
     }
@@ -74,6 +84,8 @@ void gw_store_close(gw_store *s)
 {
     if (!s)
         return;
+    sqlite3_finalize(s->get_key);
+    sqlite3_finalize(s->get_org);
     xd_db_close(s->db);
     pthread_mutex_destroy(&s->lock);
     memset(s->pepper, 0, sizeof(s->pepper));
@@ -114,10 +126,8 @@ static void read_key(sqlite3_stmt *st, gw_api_key *k)
 
 static xd_code get_org_locked(gw_store *s, const char *org_id, gw_org *out, xd_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(s->db, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", &st, err);
-    if (rc != XD_OK)
-        return rc;
+    sqlite3_stmt *st = s->get_org;
+    xd_code rc = XD_OK;
     xd_db_bind_text(st, 1, org_id);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
@@ -127,7 +137,8 @@ static xd_code get_org_locked(gw_store *s, const char *org_id, gw_org *out, xd_e
                           org_id);
     else
         rc = xd_db_fail(s->db, r, "read organization", err);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
@@ -311,11 +322,8 @@ xd_code gw_store_create_key(gw_store *s, const char *org_id, int role, const cha
 static xd_code get_key_locked(gw_store *s, const char *key_id, gw_api_key *out,
                               unsigned char hash[GW_KEY_HASH_LEN], xd_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    xd_code rc =
-        xd_db_prepare(s->db, "SELECT " KEY_COLS ", hash FROM api_keys WHERE id = ?", &st, err);
-    if (rc != XD_OK)
-        return rc;
+    sqlite3_stmt *st = s->get_key;
+    xd_code rc = XD_OK;
     xd_db_bind_text(st, 1, key_id);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
@@ -330,7 +338,8 @@ static xd_code get_key_locked(gw_store *s, const char *key_id, gw_api_key *out,
     } else {
         rc = xd_db_fail(s->db, r, "read API key", err);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
