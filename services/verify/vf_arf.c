@@ -83,8 +83,7 @@ int vf_arf_parse(const char *raw, size_t len, vf_arf *out)
         const char *h = part->body;
         while (*h == '\n')
             h++;
-        vf_mime_header(h, "Message-ID", out->original_message_id,
-                       sizeof out->original_message_id);
+        vf_mime_header(h, "Message-ID", out->original_message_id, sizeof out->original_message_id);
         vf_mime_header(h, "Subject", out->subject, sizeof out->subject);
         if (out->n_rcpts == 0) {
             char to[512];

@@ -14,15 +14,15 @@
 #define VF_ARF_MAX_RCPTS 16
 
 typedef struct vf_arf {
-    int is_report;           /* a message/feedback-report part was found */
-    char feedback_type[32];  /* lower-case: abuse, opt-out, auth-failure, ... */
+    int is_report;          /* a message/feedback-report part was found */
+    char feedback_type[32]; /* lower-case: abuse, opt-out, auth-failure, ... */
     char user_agent[128];
     char version[16];
     char source_ip[64];
-    char auth_failure[32];   /* lower-case */
+    char auth_failure[32]; /* lower-case */
     char original_mail_from[320];
     char original_message_id[256];
-    char subject[256];       /* Subject of the reported message */
+    char subject[256]; /* Subject of the reported message */
     int n_rcpts;
     char rcpts[VF_ARF_MAX_RCPTS][320]; /* lower-cased, without brackets */
 } vf_arf;

@@ -25,8 +25,8 @@
 typedef struct vf_store vf_store;
 
 typedef struct vf_settings {
-    int64_t retention_ms;        /* message log retention (default 400 days) */
-    int64_t bounce_ttl_ms;       /* hard-bounce suppression lifetime (default 90 days) */
+    int64_t retention_ms;  /* message log retention (default 400 days) */
+    int64_t bounce_ttl_ms; /* hard-bounce suppression lifetime (default 90 days) */
     double complaint_warn, complaint_critical; /* fractions, 0.001 = 0.1% */
     double bounce_warn, bounce_critical;
 } vf_settings;
@@ -42,9 +42,9 @@ const xd_clock *vf_store_clock(const vf_store *store);
 
 /* ---- events ---- */
 
-#define VF_MAX_EVENTS    1000
-#define VF_MAX_TEXT      998 /* longest subject / reply text kept */
-#define VF_MAX_ID        256 /* longest id, address, host, client or module */
+#define VF_MAX_EVENTS 1000
+#define VF_MAX_TEXT   998 /* longest subject / reply text kept */
+#define VF_MAX_ID     256 /* longest id, address, host, client or module */
 
 typedef struct vf_event {
     const char *event_id, *org_id, *message_id, *recipient;
@@ -127,8 +127,8 @@ xd_code vf_store_list_suppressions(vf_store *store, const char *org_id, const ch
 /* The entry that blocks address for category now (fn called once), or
  * *found = 0. Unsubscribes and complaints do not block "transactional". */
 xd_code vf_store_check_suppressed(vf_store *store, const char *org_id, const char *address,
-                                  const char *category, int *found, vf_suppression_fn fn,
-                                  void *ud, xd_err *err);
+                                  const char *category, int *found, vf_suppression_fn fn, void *ud,
+                                  xd_err *err);
 
 /* Bounces of address in the org since since_ms. */
 xd_code vf_store_recent_bounces(vf_store *store, const char *org_id, const char *address,
@@ -157,9 +157,8 @@ typedef struct vf_counts {
 typedef void (*vf_counts_fn)(void *ud, const char *key, const vf_counts *c);
 
 /* month "YYYY-MM". Calls total once (key NULL), then per client, per module. */
-xd_code vf_store_counts(vf_store *store, const char *org_id, const char *month,
-                        vf_counts_fn total, vf_counts_fn per_client, vf_counts_fn per_module,
-                        void *ud, xd_err *err);
+xd_code vf_store_counts(vf_store *store, const char *org_id, const char *month, vf_counts_fn total,
+                        vf_counts_fn per_client, vf_counts_fn per_module, void *ud, xd_err *err);
 
 typedef struct vf_domain_row {
     char domain[VF_MAX_ID];
@@ -168,9 +167,9 @@ typedef struct vf_domain_row {
 } vf_domain_row;
 
 /* Fills rows (caller frees *rows with free()), biggest volume first. */
-xd_code vf_store_domain_report(vf_store *store, const char *org_id, int64_t from_ms,
-                               int64_t to_ms, unsigned max_domains, vf_domain_row **rows,
-                               unsigned *n_rows, xd_err *err);
+xd_code vf_store_domain_report(vf_store *store, const char *org_id, int64_t from_ms, int64_t to_ms,
+                               unsigned max_domains, vf_domain_row **rows, unsigned *n_rows,
+                               xd_err *err);
 
 /* Totals over the days [from_ms, to_ms) (by queued day), optionally one domain. */
 xd_code vf_store_totals(vf_store *store, const char *org_id, const char *domain, int64_t from_ms,

@@ -1,0 +1,329 @@
+/* vf_store_events.c: applying delivery events to the log and counters. */
+#include "vf_store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "xd/util.h"
+
+#define DAY_MS 86400000LL
+
+/* The columns a recipient's counter contribution depends on. */
+typedef struct row_state {
+    int64_t id, created_ms, state_time_ms, reply_time_ms;
+    int64_t state_seq, reply_seq;
+    int state, failure_category;
+    int64_t state_ms[11];
+    char domain[VF_MAX_ID], client_id[VF_MAX_ID], module[VF_MAX_ID];
+} row_state;
+
+typedef struct contribution {
+    char month[16];
+    int64_t day;
+    int category;
+    int64_t sent, delivered, deferred, bounced, suppressed, complained;
+} contribution;
+
+static void contribution_of(const row_state *r, contribution *c)
+{
+    vf_month_of(r->created_ms, c->month, sizeof c->month);
+    c->day = r->created_ms / DAY_MS;
+    c->sent = 1;
+    c->delivered = r->state_ms[XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED] > 0;
+    c->deferred = r->state_ms[XD__RECIPIENT_STATE__RECIPIENT_STATE_DEFERRED] > 0;
+    c->bounced = r->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_BOUNCED ||
+                 r->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_EXPIRED;
+    c->suppressed = r->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_SUPPRESSED;
+    c->complained = r->state_ms[XD__RECIPIENT_STATE__RECIPIENT_STATE_COMPLAINED] > 0;
+    c->category = c->bounced ? r->failure_category : 0;
+}
+
+static xd_code add_counters(vf_store *s, const char *org, const row_state *r, const contribution *c,
+                            int sign, xd_err *err)
+{
+    sqlite3_stmt *m = vf_stmt(
+        s, VF_ST_MONTHLY_ADD,
+        "INSERT INTO counts_monthly VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+        " ON CONFLICT DO UPDATE SET sent=sent+excluded.sent, "
+        "delivered=delivered+excluded.delivered,"
+        " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
+        " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained");
+    if (!m)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare monthly counters", err);
+    sqlite3_bind_text(m, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(m, 2, c->month, -1, SQLITE_STATIC);
+    sqlite3_bind_text(m, 3, r->client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(m, 4, r->module, -1, SQLITE_STATIC);
+    int64_t v[6] = {c->sent, c->delivered, c->deferred, c->bounced, c->suppressed, c->complained};
+    for (int i = 0; i < 6; i++)
+        sqlite3_bind_int64(m, 5 + i, sign * v[i]);
+    int rc = sqlite3_step(m);
+    if (rc != SQLITE_DONE)
+        return xd_db_fail(s->db, rc, "update monthly counters", err);
+    sqlite3_stmt *d = vf_stmt(
+        s, VF_ST_DAILY_ADD,
+        "INSERT INTO counts_daily VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+        " ON CONFLICT DO UPDATE SET sent=sent+excluded.sent, "
+        "delivered=delivered+excluded.delivered,"
+        " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
+        " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained");
+    if (!d)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare daily counters", err);
+    sqlite3_bind_text(d, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(d, 2, c->day);
+    sqlite3_bind_text(d, 3, r->domain, -1, SQLITE_STATIC);
+    sqlite3_bind_int(d, 4, c->category);
+    for (int i = 0; i < 6; i++)
+        sqlite3_bind_int64(d, 5 + i, sign * v[i]);
+    rc = sqlite3_step(d);
+    if (rc != SQLITE_DONE)
+        return xd_db_fail(s->db, rc, "update daily counters", err);
+    return XD_OK;
+}
+
+/* Loads the row for (org, message, recipient); returns 1 found, 0 not, -1 error. */
+static int load_row(vf_store *s, const char *org, const char *msg, const char *rcpt, row_state *r)
+{
+    sqlite3_stmt *st = vf_stmt(
+        s, VF_ST_ROW_SELECT,
+        "SELECT id, created_ms, state, state_time_ms, state_seq, reply_time_ms, reply_seq,"
+        " failure_category, domain, client_id, module, queued_ms, deferred_ms, delivered_ms,"
+        " bounced_ms, expired_ms, suppressed_ms, complained_ms, unsubscribed_ms, cancelled_ms,"
+        " sending_ms FROM recipients WHERE org_id=?1 AND message_id=?2 AND recipient=?3");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msg, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, rcpt, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return -1;
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->created_ms = sqlite3_column_int64(st, 1);
+    r->state = sqlite3_column_int(st, 2);
+    r->state_time_ms = sqlite3_column_int64(st, 3);
+    r->state_seq = sqlite3_column_int64(st, 4);
+    r->reply_time_ms = sqlite3_column_int64(st, 5);
+    r->reply_seq = sqlite3_column_int64(st, 6);
+    r->failure_category = sqlite3_column_int(st, 7);
+    snprintf(r->domain, sizeof r->domain, "%s", xd_db_column_text(st, 8));
+    snprintf(r->client_id, sizeof r->client_id, "%s", xd_db_column_text(st, 9));
+    snprintf(r->module, sizeof r->module, "%s", xd_db_column_text(st, 10));
+    for (int i = 1; i <= 10; i++)
+        r->state_ms[i] = sqlite3_column_int64(st, 10 + i);
+    sqlite3_reset(st);
+    return 1;
+}
+
+/* 1 when (t1, q1) is at least as late as (t2, q2). */
+static int not_older(int64_t t1, int64_t q1, int64_t t2, int64_t q2)
+{
+    return t1 > t2 || (t1 == t2 && q1 >= q2);
+}
+
+xd_code vf_apply_event(vf_store *s, const vf_event *ev, int *dup, xd_err *err)
+{
+    char rcpt[VF_MAX_ID + 1];
+    vf_lower_copy(ev->recipient, rcpt, sizeof rcpt);
+    *dup = 0;
+    row_state r;
+    int found = load_row(s, ev->org_id, ev->message_id, rcpt, &r);
+    if (found < 0)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "read recipient", err);
+    if (!found) {
+        sqlite3_stmt *ins = vf_stmt(s, VF_ST_ROW_INSERT,
+                                    "INSERT INTO recipients(org_id, message_id, recipient, domain,"
+                                    " created_ms) VALUES(?1,?2,?3,?4,?5)");
+        if (!ins)
+            return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare insert", err);
+        memset(&r, 0, sizeof r);
+        vf_domain_of(rcpt, r.domain, sizeof r.domain);
+        r.created_ms = ev->event_time_ms;
+        sqlite3_bind_text(ins, 1, ev->org_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, ev->message_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, rcpt, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, r.domain, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 5, r.created_ms);
+        int rc = sqlite3_step(ins);
+        if (rc != SQLITE_DONE)
+            return xd_db_fail(s->db, rc, "insert recipient", err);
+        r.id = sqlite3_last_insert_rowid(s->db);
+    }
+    /* Idempotency: the event id is recorded once per organization. */
+    sqlite3_stmt *evs =
+        vf_stmt(s, VF_ST_EVENT_INSERT, "INSERT OR IGNORE INTO events VALUES(?1,?2,?3,?4,?5)");
+    if (!evs)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare event", err);
+    sqlite3_bind_text(evs, 1, ev->org_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(evs, 2, ev->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(evs, 3, r.id);
+    sqlite3_bind_int(evs, 4, ev->state);
+    sqlite3_bind_int64(evs, 5, ev->event_time_ms);
+    int rc = sqlite3_step(evs);
+    if (rc != SQLITE_DONE)
+        return xd_db_fail(s->db, rc, "insert event", err);
+    if (sqlite3_changes(s->db) == 0) {
+        *dup = 1;
+        /* The id was used for another recipient: undo the row made above. */
+        if (!found) {
+            sqlite3_stmt *del = NULL;
+            if (sqlite3_prepare_v2(s->db, "DELETE FROM recipients WHERE id=?1", -1, &del, NULL) ==
+                SQLITE_OK) {
+                sqlite3_bind_int64(del, 1, r.id);
+                sqlite3_step(del);
+            }
+            sqlite3_finalize(del);
+        }
+        return XD_OK;
+    }
+    contribution before;
+    if (found)
+        contribution_of(&r, &before);
+    /* Metadata fills in when first known (events may arrive in any order). */
+    if (!r.client_id[0] && ev->client_id)
+        snprintf(r.client_id, sizeof r.client_id, "%s", ev->client_id);
+    if (!r.module[0] && ev->module)
+        snprintf(r.module, sizeof r.module, "%s", ev->module);
+    if (ev->event_time_ms < r.created_ms)
+        r.created_ms = ev->event_time_ms;
+    int64_t seq = (int64_t)(ev->sequence & INT64_MAX);
+    int latest = !found || not_older(ev->event_time_ms, seq, r.state_time_ms, r.state_seq);
+    if (latest) {
+        r.state = ev->state;
+        r.state_time_ms = ev->event_time_ms;
+        r.state_seq = seq;
+    }
+    if (ev->event_time_ms > r.state_ms[ev->state])
+        r.state_ms[ev->state] = ev->event_time_ms;
+    int has_reply = ev->reply_code > 0 || (ev->remote_host && ev->remote_host[0]);
+    int reply_latest = has_reply && not_older(ev->event_time_ms, seq, r.reply_time_ms, r.reply_seq);
+    if (reply_latest) {
+        r.reply_time_ms = ev->event_time_ms;
+        r.reply_seq = seq;
+        if (ev->failure_category || ev->state != XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED)
+            r.failure_category = ev->failure_category;
+        if (ev->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED)
+            r.failure_category = 0;
+    } else if (!has_reply && ev->failure_category && latest) {
+        r.failure_category = ev->failure_category;
+    }
+    sqlite3_stmt *up = vf_stmt(
+        s, VF_ST_ROW_UPDATE,
+        "UPDATE recipients SET client_id=?2, module=?3,"
+        " category=CASE WHEN category='' THEN ?4 ELSE category END,"
+        " message_id_header=CASE WHEN message_id_header='' THEN ?5 ELSE message_id_header END,"
+        " subject=CASE WHEN subject='' THEN ?6 ELSE subject END,"
+        " from_addr=CASE WHEN from_addr='' THEN ?7 ELSE from_addr END,"
+        " state=?8, state_time_ms=?9, state_seq=?10, created_ms=?11,"
+        " queued_ms=?12, deferred_ms=?13, delivered_ms=?14, bounced_ms=?15, expired_ms=?16,"
+        " suppressed_ms=?17, complained_ms=?18, unsubscribed_ms=?19, cancelled_ms=?20,"
+        " sending_ms=?21, failure_category=?22, reply_time_ms=?23, reply_seq=?24,"
+        " reply_code=CASE WHEN ?25 THEN ?26 ELSE reply_code END,"
+        " reply_enhanced=CASE WHEN ?25 THEN ?27 ELSE reply_enhanced END,"
+        " reply_text=CASE WHEN ?25 THEN ?28 ELSE reply_text END,"
+        " remote_host=CASE WHEN ?25 THEN ?29 ELSE remote_host END,"
+        " tls_version=CASE WHEN ?25 THEN ?30 ELSE tls_version END,"
+        " events=events+1 WHERE id=?1");
+    if (!up)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare update", err);
+    sqlite3_bind_int64(up, 1, r.id);
+    sqlite3_bind_text(up, 2, r.client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 3, r.module, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 4, ev->category ? ev->category : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 5, ev->message_id_header ? ev->message_id_header : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 6, ev->subject ? ev->subject : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 7, ev->from ? ev->from : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(up, 8, r.state);
+    sqlite3_bind_int64(up, 9, r.state_time_ms);
+    sqlite3_bind_int64(up, 10, r.state_seq);
+    sqlite3_bind_int64(up, 11, r.created_ms);
+    for (int i = 1; i <= 10; i++)
+        sqlite3_bind_int64(up, 11 + i, r.state_ms[i]);
+    sqlite3_bind_int(up, 22, r.failure_category);
+    sqlite3_bind_int64(up, 23, r.reply_time_ms);
+    sqlite3_bind_int64(up, 24, r.reply_seq);
+    sqlite3_bind_int(up, 25, reply_latest);
+    sqlite3_bind_int(up, 26, (int)ev->reply_code);
+    sqlite3_bind_text(up, 27, ev->reply_enhanced ? ev->reply_enhanced : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 28, ev->reply_text ? ev->reply_text : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 29, ev->remote_host ? ev->remote_host : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 30, ev->tls_version ? ev->tls_version : "", -1, SQLITE_STATIC);
+    rc = sqlite3_step(up);
+    if (rc != SQLITE_DONE)
+        return xd_db_fail(s->db, rc, "update recipient", err);
+    /* The case note keeps the first acceptance: later bounces or complaints
+     * never erase the proof of delivery. */
+    if (ev->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED) {
+        sqlite3_stmt *note =
+            vf_stmt(s, VF_ST_NOTE_INSERT,
+                    "INSERT INTO case_notes VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+                    " ON CONFLICT DO UPDATE SET delivered_ms=excluded.delivered_ms,"
+                    " remote_host=excluded.remote_host,"
+                    " reply_code=excluded.reply_code,"
+                    " reply_enhanced=excluded.reply_enhanced,"
+                    " reply_text=excluded.reply_text,"
+                    " tls_version=excluded.tls_version"
+                    " WHERE excluded.delivered_ms < delivered_ms");
+        if (!note)
+            return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare case note", err);
+        sqlite3_bind_int64(note, 1, r.id);
+        sqlite3_bind_text(note, 2, ev->org_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(note, 3, ev->event_time_ms);
+        sqlite3_bind_text(note, 4, ev->remote_host ? ev->remote_host : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(note, 5, (int)ev->reply_code);
+        sqlite3_bind_text(note, 6, ev->reply_enhanced ? ev->reply_enhanced : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(note, 7, ev->reply_text ? ev->reply_text : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(note, 8, ev->tls_version ? ev->tls_version : "", -1, SQLITE_STATIC);
+        rc = sqlite3_step(note);
+        if (rc != SQLITE_DONE)
+            return xd_db_fail(s->db, rc, "insert case note", err);
+    }
+    contribution after;
+    contribution_of(&r, &after);
+    xd_code x;
+    if (found && (x = add_counters(s, ev->org_id, &r, &before, -1, err)) != XD_OK)
+        return x;
+    return add_counters(s, ev->org_id, &r, &after, +1, err);
+}
+
+xd_code vf_store_record(vf_store *store, const vf_event *events, int n, unsigned *applied,
+                        unsigned *duplicates, xd_err *err)
+{
+    *applied = *duplicates = 0;
+    if (n > VF_MAX_EVENTS)
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "events",
+                            "%d events in one call; send at most %d", n, VF_MAX_EVENTS);
+    for (int i = 0; i < n; i++) {
+        xd_code rc = vf_event_validate(&events[i], err);
+        if (rc != XD_OK) {
+            char field[XD_ERR_FIELD_MAX + 16];
+            snprintf(field, sizeof field, "events[%d].%s", i, err->field);
+            xd_strlcpy(err->field, field, sizeof err->field);
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&store->lock);
+    xd_code rc = xd_db_begin(store->db, err);
+    unsigned ok = 0, dups = 0;
+    for (int i = 0; rc == XD_OK && i < n; i++) {
+        int dup;
+        rc = vf_apply_event(store, &events[i], &dup, err);
+        if (dup)
+            dups++;
+        else
+            ok++;
+    }
+    if (rc == XD_OK)
+        rc = xd_db_commit(store->db, err);
+    else
+        xd_db_rollback(store->db);
+    pthread_mutex_unlock(&store->lock);
+    if (rc == XD_OK) {
+        *applied = ok;
+        *duplicates = dups;
+    }
+    return rc;
+}
