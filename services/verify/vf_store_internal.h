@@ -20,7 +20,7 @@ enum {
     VF_ST_NOTE_INSERT,
     VF_ST_MONTHLY_ADD,
     VF_ST_DAILY_ADD,
-    VF_ST_COUNT = 32,
+    VF_ST_COUNT = 64,
 };
 
 struct vf_store {
