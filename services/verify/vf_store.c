@@ -71,6 +71,31 @@ void vf_settings_default(vf_settings *s)
     s->complaint_critical = 0.003;
     s->bounce_warn = 0.05;
     s->bounce_critical = 0.10;
+    snprintf(s->sending_host, sizeof s->sending_host, "smtp.xenegrade.net");
+}
+
+#define COPY_FIELD(f) (xd_strlcpy(buf->f, r->f ? r->f : "", sizeof buf->f), buf->rec.f = buf->f)
+
+void vf_record_buf_copy(vf_record_buf *buf, const vf_record *r)
+{
+    buf->rec = *r;
+    COPY_FIELD(org_id);
+    COPY_FIELD(message_id);
+    COPY_FIELD(recipient);
+    COPY_FIELD(client_id);
+    COPY_FIELD(module);
+    COPY_FIELD(category);
+    COPY_FIELD(message_id_header);
+    COPY_FIELD(subject);
+    COPY_FIELD(from);
+    COPY_FIELD(reply_enhanced);
+    COPY_FIELD(reply_text);
+    COPY_FIELD(remote_host);
+    COPY_FIELD(tls_version);
+    COPY_FIELD(note_remote_host);
+    COPY_FIELD(note_reply_enhanced);
+    COPY_FIELD(note_reply_text);
+    COPY_FIELD(note_tls_version);
 }
 
 xd_code vf_store_open(const char *path, const xd_clock *clock, const vf_settings *settings,

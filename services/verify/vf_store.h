@@ -29,6 +29,7 @@ typedef struct vf_settings {
     int64_t bounce_ttl_ms; /* hard-bounce suppression lifetime (default 90 days) */
     double complaint_warn, complaint_critical; /* fractions, 0.001 = 0.1% */
     double bounce_warn, bounce_critical;
+    char sending_host[128]; /* our outbound host, named in remedies */
 } vf_settings;
 
 /* Fills the defaults of the issue (400 days, 90 days, 0.1%/0.3%, 5%/10%). */
@@ -180,6 +181,19 @@ xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err);
 
 /* Recomputes the counter tables from the log (after bulk loads). */
 xd_code vf_store_rebuild_counters(vf_store *store, xd_err *err);
+
+/* A record whose strings live in its own buffers (outlives callbacks). */
+typedef struct vf_record_buf {
+    vf_record rec; /* points into the buffers below */
+    char org_id[VF_MAX_ID + 1], message_id[VF_MAX_ID + 1], recipient[VF_MAX_ID + 1];
+    char client_id[VF_MAX_ID + 1], module[VF_MAX_ID + 1], category[VF_MAX_ID + 1];
+    char message_id_header[VF_MAX_ID + 1], subject[VF_MAX_TEXT + 1], from[VF_MAX_ID + 1];
+    char reply_enhanced[32], reply_text[VF_MAX_TEXT + 1], remote_host[VF_MAX_ID + 1];
+    char tls_version[40], note_remote_host[VF_MAX_ID + 1], note_reply_enhanced[32];
+    char note_reply_text[VF_MAX_TEXT + 1], note_tls_version[40];
+} vf_record_buf;
+
+void vf_record_buf_copy(vf_record_buf *buf, const vf_record *r);
 
 /* "example.com" from "a@Example.COM" (lower-cased) into out. */
 void vf_domain_of(const char *address, char *out, size_t size);
