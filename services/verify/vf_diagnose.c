@@ -103,8 +103,8 @@ xd_code vf_diagnose(vf_store *store, const vf_diagnose_request *req, vf_address_
     xd_code rc = vf_store_query(store, &q, keep_first, d, token, err);
     if (rc != XD_OK)
         return rc;
-    if (d->has_record && req->message_id && req->message_id[0] &&
-        strcmp(d->record.rec.message_id, req->message_id) != 0) {
+    if (req->message_id && req->message_id[0] &&
+        (!d->has_record || strcmp(d->record.rec.message_id, req->message_id) != 0)) {
         /* A specific message was named: look it up instead of the newest. */
         d->has_record = 0;
         vf_query mq = {.org_id = req->org_id, .message_id = req->message_id, .page_size = 1000};
