@@ -74,6 +74,20 @@ int vf_arf_parse(const char *raw, size_t len, vf_arf *out)
         add_all(out, b, "Original-Rcpt-To");
         add_all(out, b, "Removal-Recipient");
     }
+    /* Apple Mail's one-click unsubscribe arrives as a plain message from the
+     * recipient with X-Apple-Unsubscribe: true: an opt-out by the sender. */
+    char apple[16];
+    if (!fr && vf_mime_header(m->headers, "X-Apple-Unsubscribe", apple, sizeof apple) &&
+        strcasecmp(apple, "true") == 0) {
+        char from[512];
+        out->is_report = 1;
+        snprintf(out->feedback_type, sizeof out->feedback_type, "opt-out");
+        snprintf(out->user_agent, sizeof out->user_agent, "Apple Mail (X-Apple-Unsubscribe)");
+        if (vf_mime_header(m->headers, "From", from, sizeof from)) {
+            const char *lt = strchr(from, '<');
+            add_rcpt(out, lt ? lt : from);
+        }
+    }
     for (int i = 0; i < m->n_parts; i++) {
         const vf_mime_part *part = &m->parts[i];
         if (strcmp(part->ctype, "message/rfc822") != 0 &&

@@ -1,6 +1,7 @@
 /* corpus_eval.c: see corpus_eval.h. */
 #include "corpus_eval.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,6 @@ int corpus_eval_sisimai(const char *corpora, int verbose, corpus_figures *out)
     }
     fclose(f);
     /* Not bounces. */
-    static const char *const not_files[] = {"not-01.eml", "not-02.eml", "not-03.eml", NULL};
-    (void)not_files;
     snprintf(path, sizeof path, "%s/sisimai-set-of-emails/expectations-not-bounce.csv", corpora);
     f = fopen(path, "r");
     if (f) {
@@ -149,15 +148,14 @@ int corpus_eval_sisimai(const char *corpora, int verbose, corpus_figures *out)
     static const char *const dirs[] = {"dos", "mac"};
     for (int d = 0; d < 2; d++) {
         snprintf(path, sizeof path, "%s/sisimai-set-of-emails/maildir/%s", corpora, dirs[d]);
-        char cmd[1200];
-        snprintf(cmd, sizeof cmd, "ls %s", path);
-        FILE *ls = popen(cmd, "r");
-        char name[256];
-        while (ls && fgets(name, sizeof name, ls)) {
-            name[strcspn(name, "\n")] = '\0';
-            char a[1024], bb[1024];
-            snprintf(a, sizeof a, "%s/%s", path, name);
-            snprintf(bb, sizeof bb, "%s/sisimai-set-of-emails/maildir/bsd/%s", corpora, name);
+        DIR *dir = opendir(path);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            char a[1400], bb[1400];
+            snprintf(a, sizeof a, "%s/%s", path, de->d_name);
+            snprintf(bb, sizeof bb, "%s/sisimai-set-of-emails/maildir/bsd/%s", corpora, de->d_name);
             vf_bounce *x = malloc(sizeof *x);
             out->eol_rows++;
             if (parse_path(a, b) == 0 && parse_path(bb, x) == 0 && b->n == x->n &&
@@ -165,11 +163,11 @@ int corpus_eval_sisimai(const char *corpora, int verbose, corpus_figures *out)
                                strcmp(b->rcpts[0].recipient, x->rcpts[0].recipient) == 0)))
                 out->eol_ok++;
             else if (verbose)
-                printf("MISS eol %s/%s\n", dirs[d], name);
+                printf("MISS eol %s/%s\n", dirs[d], de->d_name);
             free(x);
         }
-        if (ls)
-            pclose(ls);
+        if (dir)
+            closedir(dir);
     }
     free(b);
     return 0;
