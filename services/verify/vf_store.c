@@ -110,9 +110,15 @@ xd_code vf_store_open(const char *path, const xd_clock *clock, const vf_settings
     else
         vf_settings_default(&s->settings);
     pthread_mutex_init(&s->lock, NULL);
+    s->pending = vf_pending_new();
+    if (!s->pending) {
+        free(s);
+        return xd_err_set(err, XD_INTERNAL, "out of memory opening the verify store");
+    }
     xd_code rc = xd_db_open(path, migrations, (int)XD_ARRAY_LEN(migrations), NULL, &s->db, err);
     if (rc != XD_OK) {
         pthread_mutex_destroy(&s->lock);
+        vf_pending_free(s->pending);
         free(s);
         return rc;
     }
@@ -127,6 +133,7 @@ void vf_store_close(vf_store *store)
     vf_store_finalize_all(store);
     xd_db_close(store->db);
     pthread_mutex_destroy(&store->lock);
+    vf_pending_free(store->pending);
     free(store);
 }
 
@@ -238,4 +245,17 @@ void vf_store_finalize_all(vf_store *s)
         sqlite3_finalize(s->stmts[i]);
         s->stmts[i] = NULL;
     }
+}
+
+xd_code vf_finish_tx(vf_store *s, xd_code rc, xd_err *err)
+{
+    if (rc == XD_OK)
+        rc = vf_pending_flush(s, err);
+    if (rc == XD_OK)
+        rc = xd_db_commit(s->db, err);
+    if (rc != XD_OK) {
+        xd_db_rollback(s->db);
+        vf_pending_clear(s->pending);
+    }
+    return rc;
 }

@@ -22,6 +22,7 @@ typedef struct contribution {
     int64_t day;
     int category;
     int64_t sent, delivered, deferred, bounced, suppressed, complained;
+    char client_id[VF_MAX_ID], module[VF_MAX_ID]; /* the keys as they were then */
 } contribution;
 
 static void contribution_of(const row_state *r, contribution *c)
@@ -36,49 +37,16 @@ static void contribution_of(const row_state *r, contribution *c)
     c->suppressed = r->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_SUPPRESSED;
     c->complained = r->state_ms[XD__RECIPIENT_STATE__RECIPIENT_STATE_COMPLAINED] > 0;
     c->category = c->bounced ? r->failure_category : 0;
+    memcpy(c->client_id, r->client_id, sizeof c->client_id);
+    memcpy(c->module, r->module, sizeof c->module);
 }
 
 static xd_code add_counters(vf_store *s, const char *org, const row_state *r, const contribution *c,
                             int sign, xd_err *err)
 {
-    sqlite3_stmt *m = vf_stmt(
-        s, VF_ST_MONTHLY_ADD,
-        "INSERT INTO counts_monthly VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
-        " ON CONFLICT DO UPDATE SET sent=sent+excluded.sent, "
-        "delivered=delivered+excluded.delivered,"
-        " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
-        " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained");
-    if (!m)
-        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare monthly counters", err);
-    sqlite3_bind_text(m, 1, org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(m, 2, c->month, -1, SQLITE_STATIC);
-    sqlite3_bind_text(m, 3, r->client_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(m, 4, r->module, -1, SQLITE_STATIC);
     int64_t v[6] = {c->sent, c->delivered, c->deferred, c->bounced, c->suppressed, c->complained};
-    for (int i = 0; i < 6; i++)
-        sqlite3_bind_int64(m, 5 + i, sign * v[i]);
-    int rc = sqlite3_step(m);
-    if (rc != SQLITE_DONE)
-        return xd_db_fail(s->db, rc, "update monthly counters", err);
-    sqlite3_stmt *d = vf_stmt(
-        s, VF_ST_DAILY_ADD,
-        "INSERT INTO counts_daily VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
-        " ON CONFLICT DO UPDATE SET sent=sent+excluded.sent, "
-        "delivered=delivered+excluded.delivered,"
-        " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
-        " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained");
-    if (!d)
-        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare daily counters", err);
-    sqlite3_bind_text(d, 1, org, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(d, 2, c->day);
-    sqlite3_bind_text(d, 3, r->domain, -1, SQLITE_STATIC);
-    sqlite3_bind_int(d, 4, c->category);
-    for (int i = 0; i < 6; i++)
-        sqlite3_bind_int64(d, 5 + i, sign * v[i]);
-    rc = sqlite3_step(d);
-    if (rc != SQLITE_DONE)
-        return xd_db_fail(s->db, rc, "update daily counters", err);
-    return XD_OK;
+    return vf_pending_add(s, org, c->month, c->client_id, c->module, c->day, r->domain, c->category,
+                          v, sign, err);
 }
 
 /* Loads the row for (org, message, recipient); returns 1 found, 0 not, -1 error. */
@@ -118,6 +86,32 @@ static int load_row(vf_store *s, const char *org, const char *msg, const char *r
     return 1;
 }
 
+/* Binds parameters 2..30 shared by the row INSERT and UPDATE. */
+static void bind_row(sqlite3_stmt *st, const row_state *r, const vf_event *ev, int reply_latest)
+{
+    sqlite3_bind_text(st, 2, r->client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->module, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ev->category ? ev->category : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, ev->message_id_header ? ev->message_id_header : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ev->subject ? ev->subject : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, ev->from ? ev->from : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, r->state);
+    sqlite3_bind_int64(st, 9, r->state_time_ms);
+    sqlite3_bind_int64(st, 10, r->state_seq);
+    sqlite3_bind_int64(st, 11, r->created_ms);
+    for (int i = 1; i <= 10; i++)
+        sqlite3_bind_int64(st, 11 + i, r->state_ms[i]);
+    sqlite3_bind_int(st, 22, r->failure_category);
+    sqlite3_bind_int64(st, 23, r->reply_time_ms);
+    sqlite3_bind_int64(st, 24, r->reply_seq);
+    sqlite3_bind_int(st, 25, reply_latest);
+    sqlite3_bind_int(st, 26, (int)ev->reply_code);
+    sqlite3_bind_text(st, 27, ev->reply_enhanced ? ev->reply_enhanced : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 28, ev->reply_text ? ev->reply_text : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 29, ev->remote_host ? ev->remote_host : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 30, ev->tls_version ? ev->tls_version : "", -1, SQLITE_STATIC);
+}
+
 /* 1 when (t1, q1) is at least as late as (t2, q2). */
 static int not_older(int64_t t1, int64_t q1, int64_t t2, int64_t q2)
 {
@@ -134,50 +128,9 @@ xd_code vf_apply_event(vf_store *s, const vf_event *ev, int *dup, xd_err *err)
     if (found < 0)
         return xd_db_fail(s->db, sqlite3_errcode(s->db), "read recipient", err);
     if (!found) {
-        sqlite3_stmt *ins = vf_stmt(s, VF_ST_ROW_INSERT,
-                                    "INSERT INTO recipients(org_id, message_id, recipient, domain,"
-                                    " created_ms) VALUES(?1,?2,?3,?4,?5)");
-        if (!ins)
-            return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare insert", err);
         memset(&r, 0, sizeof r);
         vf_domain_of(rcpt, r.domain, sizeof r.domain);
         r.created_ms = ev->event_time_ms;
-        sqlite3_bind_text(ins, 1, ev->org_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, ev->message_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, rcpt, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 4, r.domain, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 5, r.created_ms);
-        int rc = sqlite3_step(ins);
-        if (rc != SQLITE_DONE)
-            return xd_db_fail(s->db, rc, "insert recipient", err);
-        r.id = sqlite3_last_insert_rowid(s->db);
-    }
-    /* Idempotency: the event id is recorded once per organization. */
-    sqlite3_stmt *evs =
-        vf_stmt(s, VF_ST_EVENT_INSERT, "INSERT OR IGNORE INTO events VALUES(?1,?2,?3,?4,?5)");
-    if (!evs)
-        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare event", err);
-    sqlite3_bind_text(evs, 1, ev->org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(evs, 2, ev->event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(evs, 3, r.id);
-    sqlite3_bind_int(evs, 4, ev->state);
-    sqlite3_bind_int64(evs, 5, ev->event_time_ms);
-    int rc = sqlite3_step(evs);
-    if (rc != SQLITE_DONE)
-        return xd_db_fail(s->db, rc, "insert event", err);
-    if (sqlite3_changes(s->db) == 0) {
-        *dup = 1;
-        /* The id was used for another recipient: undo the row made above. */
-        if (!found) {
-            sqlite3_stmt *del = NULL;
-            if (sqlite3_prepare_v2(s->db, "DELETE FROM recipients WHERE id=?1", -1, &del, NULL) ==
-                SQLITE_OK) {
-                sqlite3_bind_int64(del, 1, r.id);
-                sqlite3_step(del);
-            }
-            sqlite3_finalize(del);
-        }
-        return XD_OK;
     }
     contribution before;
     if (found)
@@ -210,50 +163,86 @@ xd_code vf_apply_event(vf_store *s, const vf_event *ev, int *dup, xd_err *err)
     } else if (!has_reply && ev->failure_category && latest) {
         r.failure_category = ev->failure_category;
     }
-    sqlite3_stmt *up = vf_stmt(
-        s, VF_ST_ROW_UPDATE,
-        "UPDATE recipients SET client_id=?2, module=?3,"
-        " category=CASE WHEN category='' THEN ?4 ELSE category END,"
-        " message_id_header=CASE WHEN message_id_header='' THEN ?5 ELSE message_id_header END,"
-        " subject=CASE WHEN subject='' THEN ?6 ELSE subject END,"
-        " from_addr=CASE WHEN from_addr='' THEN ?7 ELSE from_addr END,"
-        " state=?8, state_time_ms=?9, state_seq=?10, created_ms=?11,"
-        " queued_ms=?12, deferred_ms=?13, delivered_ms=?14, bounced_ms=?15, expired_ms=?16,"
-        " suppressed_ms=?17, complained_ms=?18, unsubscribed_ms=?19, cancelled_ms=?20,"
-        " sending_ms=?21, failure_category=?22, reply_time_ms=?23, reply_seq=?24,"
-        " reply_code=CASE WHEN ?25 THEN ?26 ELSE reply_code END,"
-        " reply_enhanced=CASE WHEN ?25 THEN ?27 ELSE reply_enhanced END,"
-        " reply_text=CASE WHEN ?25 THEN ?28 ELSE reply_text END,"
-        " remote_host=CASE WHEN ?25 THEN ?29 ELSE remote_host END,"
-        " tls_version=CASE WHEN ?25 THEN ?30 ELSE tls_version END,"
-        " events=events+1 WHERE id=?1");
-    if (!up)
-        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare update", err);
-    sqlite3_bind_int64(up, 1, r.id);
-    sqlite3_bind_text(up, 2, r.client_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 3, r.module, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 4, ev->category ? ev->category : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 5, ev->message_id_header ? ev->message_id_header : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 6, ev->subject ? ev->subject : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 7, ev->from ? ev->from : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(up, 8, r.state);
-    sqlite3_bind_int64(up, 9, r.state_time_ms);
-    sqlite3_bind_int64(up, 10, r.state_seq);
-    sqlite3_bind_int64(up, 11, r.created_ms);
-    for (int i = 1; i <= 10; i++)
-        sqlite3_bind_int64(up, 11 + i, r.state_ms[i]);
-    sqlite3_bind_int(up, 22, r.failure_category);
-    sqlite3_bind_int64(up, 23, r.reply_time_ms);
-    sqlite3_bind_int64(up, 24, r.reply_seq);
-    sqlite3_bind_int(up, 25, reply_latest);
-    sqlite3_bind_int(up, 26, (int)ev->reply_code);
-    sqlite3_bind_text(up, 27, ev->reply_enhanced ? ev->reply_enhanced : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 28, ev->reply_text ? ev->reply_text : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 29, ev->remote_host ? ev->remote_host : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 30, ev->tls_version ? ev->tls_version : "", -1, SQLITE_STATIC);
-    rc = sqlite3_step(up);
+    int rc;
+    if (!found) {
+        /* A new recipient: one INSERT with every column. */
+        sqlite3_stmt *ins = vf_stmt(
+            s, VF_ST_ROW_INSERT,
+            "INSERT INTO recipients(org_id, message_id, recipient, domain, client_id, module,"
+            " category, message_id_header, subject, from_addr, state, state_time_ms, state_seq,"
+            " created_ms, queued_ms, deferred_ms, delivered_ms, bounced_ms, expired_ms,"
+            " suppressed_ms, complained_ms, unsubscribed_ms, cancelled_ms, sending_ms,"
+            " failure_category, reply_time_ms, reply_seq, reply_code, reply_enhanced, reply_text,"
+            " remote_host, tls_version, events) VALUES(?31,?32,?33,?34,?2,?3,?4,?5,?6,?7,?8,?9,"
+            "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,"
+            "CASE WHEN ?25 THEN ?26 ELSE 0 END, CASE WHEN ?25 THEN ?27 ELSE '' END,"
+            "CASE WHEN ?25 THEN ?28 ELSE '' END, CASE WHEN ?25 THEN ?29 ELSE '' END,"
+            "CASE WHEN ?25 THEN ?30 ELSE '' END, 1)");
+        if (!ins)
+            return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare insert", err);
+        bind_row(ins, &r, ev, reply_latest);
+        sqlite3_bind_text(ins, 31, ev->org_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 32, ev->message_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 33, rcpt, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 34, r.domain, -1, SQLITE_STATIC);
+        rc = sqlite3_step(ins);
+        if (rc != SQLITE_DONE)
+            return xd_db_fail(s->db, rc, "insert recipient", err);
+        r.id = sqlite3_last_insert_rowid(s->db);
+    }
+    /* Idempotency: the event id is recorded once per organization. */
+    sqlite3_stmt *evs =
+        vf_stmt(s, VF_ST_EVENT_INSERT, "INSERT OR IGNORE INTO events VALUES(?1,?2,?3,?4,?5)");
+    if (!evs)
+        return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare event", err);
+    sqlite3_bind_text(evs, 1, ev->org_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(evs, 2, ev->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(evs, 3, r.id);
+    sqlite3_bind_int(evs, 4, ev->state);
+    sqlite3_bind_int64(evs, 5, ev->event_time_ms);
+    rc = sqlite3_step(evs);
     if (rc != SQLITE_DONE)
-        return xd_db_fail(s->db, rc, "update recipient", err);
+        return xd_db_fail(s->db, rc, "insert event", err);
+    if (sqlite3_changes(s->db) == 0) {
+        *dup = 1;
+        /* The id was used for another recipient: undo the row made above. */
+        if (!found) {
+            sqlite3_stmt *del = NULL;
+            if (sqlite3_prepare_v2(s->db, "DELETE FROM recipients WHERE id=?1", -1, &del, NULL) ==
+                SQLITE_OK) {
+                sqlite3_bind_int64(del, 1, r.id);
+                sqlite3_step(del);
+            }
+            sqlite3_finalize(del);
+        }
+        return XD_OK;
+    }
+    if (found) {
+        sqlite3_stmt *up = vf_stmt(
+            s, VF_ST_ROW_UPDATE,
+            "UPDATE recipients SET client_id=?2, module=?3,"
+            " category=CASE WHEN category='' THEN ?4 ELSE category END,"
+            " message_id_header=CASE WHEN message_id_header='' THEN ?5 ELSE message_id_header END,"
+            " subject=CASE WHEN subject='' THEN ?6 ELSE subject END,"
+            " from_addr=CASE WHEN from_addr='' THEN ?7 ELSE from_addr END,"
+            " state=?8, state_time_ms=?9, state_seq=?10, created_ms=?11,"
+            " queued_ms=?12, deferred_ms=?13, delivered_ms=?14, bounced_ms=?15, expired_ms=?16,"
+            " suppressed_ms=?17, complained_ms=?18, unsubscribed_ms=?19, cancelled_ms=?20,"
+            " sending_ms=?21, failure_category=?22, reply_time_ms=?23, reply_seq=?24,"
+            " reply_code=CASE WHEN ?25 THEN ?26 ELSE reply_code END,"
+            " reply_enhanced=CASE WHEN ?25 THEN ?27 ELSE reply_enhanced END,"
+            " reply_text=CASE WHEN ?25 THEN ?28 ELSE reply_text END,"
+            " remote_host=CASE WHEN ?25 THEN ?29 ELSE remote_host END,"
+            " tls_version=CASE WHEN ?25 THEN ?30 ELSE tls_version END,"
+            " events=events+1 WHERE id=?1");
+        if (!up)
+            return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare update", err);
+        sqlite3_bind_int64(up, 1, r.id);
+        bind_row(up, &r, ev, reply_latest);
+        rc = sqlite3_step(up);
+        if (rc != SQLITE_DONE)
+            return xd_db_fail(s->db, rc, "update recipient", err);
+    }
     /* The case note keeps the first acceptance: later bounces or complaints
      * never erase the proof of delivery. */
     if (ev->state == XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED) {
@@ -316,10 +305,7 @@ xd_code vf_store_record(vf_store *store, const vf_event *events, int n, unsigned
         else
             ok++;
     }
-    if (rc == XD_OK)
-        rc = xd_db_commit(store->db, err);
-    else
-        xd_db_rollback(store->db);
+    rc = vf_finish_tx(store, rc, err);
     pthread_mutex_unlock(&store->lock);
     if (rc == XD_OK) {
         *applied = ok;

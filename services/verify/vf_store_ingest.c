@@ -142,10 +142,7 @@ xd_code vf_store_ingest_bounce(vf_store *store, const char *org_id, const char *
                 (*suppressed)++;
         }
     }
-    if (rc == XD_OK)
-        rc = xd_db_commit(store->db, err);
-    else
-        xd_db_rollback(store->db);
+    rc = vf_finish_tx(store, rc, err);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }
@@ -190,10 +187,7 @@ xd_code vf_store_ingest_complaint(vf_store *store, const char *org_id, const cha
         if (rc == XD_OK)
             (*suppressed)++;
     }
-    if (rc == XD_OK)
-        rc = xd_db_commit(store->db, err);
-    else
-        xd_db_rollback(store->db);
+    rc = vf_finish_tx(store, rc, err);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }

@@ -23,13 +23,29 @@ enum {
     VF_ST_COUNT = 64,
 };
 
+typedef struct vf_pending vf_pending;
+
 struct vf_store {
     sqlite3 *db;
     const xd_clock *clock;
     vf_settings settings;
     pthread_mutex_t lock;
     sqlite3_stmt *stmts[VF_ST_COUNT];
+    vf_pending *pending; /* counter deltas of the open transaction */
 };
+
+/* Counter deltas: gathered per key during a transaction, written by
+ * vf_pending_flush() just before the commit; cleared on rollback. */
+vf_pending *vf_pending_new(void);
+void vf_pending_free(vf_pending *p);
+void vf_pending_clear(vf_pending *p);
+xd_code vf_pending_flush(vf_store *s, xd_err *err);
+xd_code vf_pending_add(vf_store *s, const char *org, const char *month, const char *client,
+                       const char *module, int64_t day, const char *domain, int category,
+                       const int64_t *delta, int sign, xd_err *err);
+
+/* Commits after flushing counters, or rolls back and drops them. */
+xd_code vf_finish_tx(vf_store *s, xd_code rc, xd_err *err);
 
 /* Prepares sql once into slot which, resets and clears it; NULL on error. */
 sqlite3_stmt *vf_stmt(vf_store *s, int which, const char *sql);

@@ -554,6 +554,43 @@ static void test_monthly_counts(void **state)
         XD_INVALID_ARGUMENT);
 }
 
+static void test_counters_match_rebuild_after_reordering(void **state)
+{
+    fixture *f = *state;
+    /* The first event to arrive lacks client and module; the later ones
+     * move the recipient between months (queued time arrives last). */
+    vf_event a = ev("r1", "org-a", "mr", "zed@example.com", DELIVERED, T0 + 40 * DAY_MS, 2);
+    a.client_id = "";
+    a.module = "";
+    vf_event b = ev("r2", "org-a", "mr", "zed@example.com", BOUNCED, T0 + 41 * DAY_MS, 3);
+    b.failure_category = XD__FAILURE_CATEGORY__FAILURE_CATEGORY_MAILBOX_FULL;
+    vf_event c = ev("r3", "org-a", "mr", "zed@example.com", QUEUED, T0, 1);
+    record(f, &a, 1, 1, 0);
+    record(f, &b, 1, 1, 0);
+    record(f, &c, 1, 1, 0);
+    counts_seen before = {0}, after = {0};
+    xd_err err;
+    vf_store_counts(f->store, "org-a", "2026-11", on_total, on_client, on_module, &before, &err);
+    assert_int_equal(before.total.sent, 1);
+    assert_int_equal(before.total.bounced, 1);
+    assert_int_equal(before.clients, 1); /* no stale "" client left behind */
+    counts_seen dec = {0};
+    vf_store_counts(f->store, "org-a", "2026-12", on_total, on_client, on_module, &dec, &err);
+    assert_int_equal(dec.total.sent, 0);
+    vf_domain_row *rows_out;
+    unsigned n;
+    vf_store_domain_report(f->store, "org-a", T0 - DAY_MS, T0 + 60 * DAY_MS, 0, &rows_out, &n,
+                           &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows_out[0].by_category[XD__FAILURE_CATEGORY__FAILURE_CATEGORY_MAILBOX_FULL],
+                     1);
+    free(rows_out);
+    assert_int_equal(vf_store_rebuild_counters(f->store, &err), XD_OK);
+    vf_store_counts(f->store, "org-a", "2026-11", on_total, on_client, on_module, &after, &err);
+    assert_memory_equal(&before.total, &after.total, sizeof before.total);
+    assert_int_equal(after.clients, before.clients);
+}
+
 static void test_retention_purge(void **state)
 {
     fixture *f = *state;
@@ -585,6 +622,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_complaints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_and_domain_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monthly_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_match_rebuild_after_reordering, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
