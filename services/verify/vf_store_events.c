@@ -133,6 +133,7 @@ xd_code vf_apply_event(vf_store *s, const vf_event *ev, int *dup, xd_err *err)
         r.created_ms = ev->event_time_ms;
     }
     contribution before;
+    int64_t old_created = r.created_ms;
     if (found)
         contribution_of(&r, &before);
     /* Metadata fills in when first known (events may arrive in any order). */
@@ -218,23 +219,31 @@ xd_code vf_apply_event(vf_store *s, const vf_event *ev, int *dup, xd_err *err)
         return XD_OK;
     }
     if (found) {
-        sqlite3_stmt *up = vf_stmt(
-            s, VF_ST_ROW_UPDATE,
-            "UPDATE recipients SET client_id=?2, module=?3,"
-            " category=CASE WHEN category='' THEN ?4 ELSE category END,"
-            " message_id_header=CASE WHEN message_id_header='' THEN ?5 ELSE message_id_header END,"
-            " subject=CASE WHEN subject='' THEN ?6 ELSE subject END,"
-            " from_addr=CASE WHEN from_addr='' THEN ?7 ELSE from_addr END,"
-            " state=?8, state_time_ms=?9, state_seq=?10, created_ms=?11,"
-            " queued_ms=?12, deferred_ms=?13, delivered_ms=?14, bounced_ms=?15, expired_ms=?16,"
-            " suppressed_ms=?17, complained_ms=?18, unsubscribed_ms=?19, cancelled_ms=?20,"
-            " sending_ms=?21, failure_category=?22, reply_time_ms=?23, reply_seq=?24,"
-            " reply_code=CASE WHEN ?25 THEN ?26 ELSE reply_code END,"
-            " reply_enhanced=CASE WHEN ?25 THEN ?27 ELSE reply_enhanced END,"
-            " reply_text=CASE WHEN ?25 THEN ?28 ELSE reply_text END,"
-            " remote_host=CASE WHEN ?25 THEN ?29 ELSE remote_host END,"
-            " tls_version=CASE WHEN ?25 THEN ?30 ELSE tls_version END,"
-            " events=events+1 WHERE id=?1");
+        /* SQLite rewrites an index only when its columns are SET: the usual
+         * update leaves client, module and queued time (all indexed) alone. */
+        int keys_change = old_created != r.created_ms ||
+                          strcmp(before.client_id, r.client_id) != 0 ||
+                          strcmp(before.module, r.module) != 0;
+#define VF_UPDATE_COMMON                                                                           \
+    " category=CASE WHEN category='' THEN ?4 ELSE category END,"                                   \
+    " message_id_header=CASE WHEN message_id_header='' THEN ?5 ELSE message_id_header END,"        \
+    " subject=CASE WHEN subject='' THEN ?6 ELSE subject END,"                                      \
+    " from_addr=CASE WHEN from_addr='' THEN ?7 ELSE from_addr END,"                                \
+    " state=?8, state_time_ms=?9, state_seq=?10,"                                                  \
+    " queued_ms=?12, deferred_ms=?13, delivered_ms=?14, bounced_ms=?15, expired_ms=?16,"           \
+    " suppressed_ms=?17, complained_ms=?18, unsubscribed_ms=?19, cancelled_ms=?20,"                \
+    " sending_ms=?21, failure_category=?22, reply_time_ms=?23, reply_seq=?24,"                     \
+    " reply_code=CASE WHEN ?25 THEN ?26 ELSE reply_code END,"                                      \
+    " reply_enhanced=CASE WHEN ?25 THEN ?27 ELSE reply_enhanced END,"                              \
+    " reply_text=CASE WHEN ?25 THEN ?28 ELSE reply_text END,"                                      \
+    " remote_host=CASE WHEN ?25 THEN ?29 ELSE remote_host END,"                                    \
+    " tls_version=CASE WHEN ?25 THEN ?30 ELSE tls_version END, events=events+1 WHERE id=?1"
+        sqlite3_stmt *up = keys_change ? vf_stmt(s, VF_ST_ROW_UPDATE,
+                                                 "UPDATE recipients SET client_id=?2, module=?3, "
+                                                 "created_ms=?11," VF_UPDATE_COMMON)
+                                       : vf_stmt(s, VF_ST_ROW_UPDATE_LIGHT,
+                                                 "UPDATE recipients SET" VF_UPDATE_COMMON);
+#undef VF_UPDATE_COMMON
         if (!up)
             return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare update", err);
         sqlite3_bind_int64(up, 1, r.id);

@@ -254,7 +254,10 @@ xd_code vf_store_rebuild_counters(vf_store *store, xd_err *err)
         " sum(complained_ms > 0) FROM recipients GROUP BY 1, 2, 3, 4",
     };
     pthread_mutex_lock(&store->lock);
+    /* The GROUP BY sorts the whole log: keep that sort in memory. */
+    xd_db_exec(store->db, "PRAGMA temp_store=MEMORY", NULL);
     xd_code rc = exec_all(store, sql, (int)(sizeof sql / sizeof sql[0]), err);
+    xd_db_exec(store->db, "PRAGMA temp_store=DEFAULT", NULL);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }
