@@ -35,6 +35,23 @@ static const char *const records[] = {
     NULL,
 };
 
+/* A dnsmasq of a test's own (the test stops it), stopped by solo_teardown
+ * even when an assertion ends the test early. */
+static dnsmasq_run solo;
+
+static int solo_setup(void **state)
+{
+    *state = &solo;
+    return dnsmasq_start(&solo, records);
+}
+
+static int solo_teardown(void **state)
+{
+    (void)state;
+    dnsmasq_stop(&solo);
+    return 0;
+}
+
 typedef struct fixture {
     dnsmasq_run server;
     xd_dns *dns; /* no cache: every call goes to dnsmasq */
@@ -211,6 +228,60 @@ static void test_txt(void **state)
     xd_dns_answer_free(&a);
 }
 
+/* An authoritative zone: its negative answers carry an SOA (TTL 45 s). In
+ * this mode dnsmasq refuses everything else, hence a server of its own. */
+static const char *const auth_records[] = {
+    "--auth-server=ns.auth.test,127.0.0.1",
+    "--auth-zone=auth.test",
+    "--auth-ttl=45",
+    "--host-record=www.auth.test,127.0.0.5",
+    NULL,
+};
+
+static int auth_setup(void **state)
+{
+    *state = &solo;
+    return dnsmasq_start(&solo, auth_records);
+}
+
+static void test_negative_ttl_from_soa(void **state)
+{
+    dnsmasq_run *server = *state;
+    char servers[64];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%d", server->port);
+    xd_clock *clock = xd_clock_manual_new(1700000000000LL);
+    xd_dns_config cfg = {.servers = servers,
+                         .timeout_ms = 2000,
+                         .cache_entries = 4,
+                         .negative_ttl_ms = 30000,
+                         .clock = clock};
+    xd_dns *dns = xd_dns_new(&cfg, NULL);
+    assert_non_null(dns);
+    xd_dns_answer a;
+    assert_int_equal(xd_dns_mx_lookup(dns, "nx.auth.test", &a, NULL), XD_DNS_NXDOMAIN);
+    assert_int_equal(a.ttl_ms, 45000); /* RFC 2308: min(SOA TTL, SOA MINIMUM) */
+    xd_dns_answer_free(&a);
+    assert_int_equal(xd_dns_mx_lookup(dns, "www.auth.test", &a, NULL), XD_DNS_NODATA);
+    assert_int_equal(a.ttl_ms, 45000);
+    xd_dns_answer_free(&a);
+    assert_int_equal(xd_dns_addr_lookup(dns, "www.auth.test", AF_INET, &a, NULL), XD_DNS_OK);
+    assert_string_equal(a.addr[0].text, "127.0.0.5");
+    assert_int_equal(a.ttl_ms, 45000);
+    xd_dns_answer_free(&a);
+    /* Within the SOA's 45 s (longer than the configured 30 s): from cache. */
+    xd_clock_advance_ms(clock, 40000);
+    assert_int_equal(xd_dns_mx_lookup(dns, "nx.auth.test", &a, NULL), XD_DNS_NXDOMAIN);
+    assert_int_equal(a.from_cache, 1);
+    assert_int_equal(a.ttl_ms, 5000);
+    xd_dns_answer_free(&a);
+    xd_clock_advance_ms(clock, 6000);
+    assert_int_equal(xd_dns_mx_lookup(dns, "nx.auth.test", &a, NULL), XD_DNS_NXDOMAIN);
+    assert_int_equal(a.from_cache, 0);
+    xd_dns_answer_free(&a);
+    xd_dns_free(dns);
+    xd_clock_free(clock);
+}
+
 typedef struct worker {
     xd_dns *dns;
     int failures;
@@ -268,11 +339,9 @@ static void test_threads_share_resolver(void **state)
 
 static void test_cache_survives_server_until_ttl(void **state)
 {
-    (void)state;
-    dnsmasq_run server;
-    assert_int_equal(dnsmasq_start(&server, records), 0);
+    dnsmasq_run *server = *state;
     char servers[64];
-    snprintf(servers, sizeof(servers), "127.0.0.1:%d", server.port);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%d", server->port);
     xd_clock *clock = xd_clock_manual_new(1700000000000LL);
     xd_dns_config cfg = {.servers = servers,
                          .timeout_ms = 500,
@@ -293,7 +362,7 @@ static void test_cache_survives_server_until_ttl(void **state)
     assert_int_equal(xd_dns_txt_lookup(dns, "txt.test", &a, NULL), XD_DNS_OK);
     xd_dns_answer_free(&a); /* 4th entry: evicts the least recently used, mx.test */
 
-    dnsmasq_stop(&server);
+    dnsmasq_stop(server);
     xd_clock_advance_ms(clock, 20000);
     assert_int_equal(xd_dns_mx_lookup(dns, "nope.test", &a, NULL), XD_DNS_NXDOMAIN);
     assert_int_equal(a.from_cache, 1);
@@ -394,7 +463,9 @@ int main(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_mx_sort_is_stable),
-        cmocka_unit_test(test_cache_survives_server_until_ttl),
+        cmocka_unit_test_setup_teardown(test_cache_survives_server_until_ttl, solo_setup,
+                                        solo_teardown),
+        cmocka_unit_test_setup_teardown(test_negative_ttl_from_soa, auth_setup, solo_teardown),
         cmocka_unit_test(test_timeout_silent_server),
         cmocka_unit_test(test_timeout_nothing_listening),
         cmocka_unit_test(test_bad_config),
