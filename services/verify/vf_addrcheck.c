@@ -1,5 +1,4 @@
 /* vf_addrcheck.c: see vf_addrcheck.h. */
-#if __has_include("xd/address.h") /* until the address/dns layer is merged */
 #include "vf_addrcheck.h"
 
 #include <ctype.h>
@@ -12,21 +11,21 @@
 #define DAY_MS 86400000LL
 
 static const char *const providers[] = {
-    "gmail.com",      "googlemail.com", "yahoo.com",     "hotmail.com",   "outlook.com",
-    "live.com",       "icloud.com",     "me.com",        "aol.com",       "msn.com",
-    "yahoo.co.uk",    "hotmail.co.uk",  "protonmail.com", "proton.me",    "gmx.com",
-    "gmx.de",         "web.de",         "mail.com",      "yandex.ru",     "comcast.net",
-    "verizon.net",    "att.net",        "btinternet.com", "orange.fr",    "free.fr",
-    "outlook.de",     "hotmail.fr",     "libero.it",     "ymail.com",     "rocketmail.com",
-    "bigpond.com",    "optusnet.com.au", "shaw.ca",      "rogers.com",    "sky.com",
+    "gmail.com",   "googlemail.com",  "yahoo.com",      "hotmail.com", "outlook.com",
+    "live.com",    "icloud.com",      "me.com",         "aol.com",     "msn.com",
+    "yahoo.co.uk", "hotmail.co.uk",   "protonmail.com", "proton.me",   "gmx.com",
+    "gmx.de",      "web.de",          "mail.com",       "yandex.ru",   "comcast.net",
+    "verizon.net", "att.net",         "btinternet.com", "orange.fr",   "free.fr",
+    "outlook.de",  "hotmail.fr",      "libero.it",      "ymail.com",   "rocketmail.com",
+    "bigpond.com", "optusnet.com.au", "shaw.ca",        "rogers.com",  "sky.com",
     "xtra.co.nz",
 };
 
 static const char *const roles[] = {
-    "abuse",   "admin",     "administrator", "billing",  "careers", "contact", "enquiries",
-    "help",    "hello",     "hostmaster",    "hr",       "info",    "jobs",    "mail",
-    "marketing", "no-reply", "noreply",      "office",   "postmaster", "privacy", "root",
-    "sales",   "security",  "support",       "team",     "webmaster", "accounts", "admissions",
+    "abuse",     "admin",    "administrator", "billing", "careers",    "contact",  "enquiries",
+    "help",      "hello",    "hostmaster",    "hr",      "info",       "jobs",     "mail",
+    "marketing", "no-reply", "noreply",       "office",  "postmaster", "privacy",  "root",
+    "sales",     "security", "support",       "team",    "webmaster",  "accounts", "admissions",
 };
 
 /* Optimal string alignment distance, bounded: returns > limit early. */
@@ -101,30 +100,55 @@ int vf_is_role_account(const char *local)
 static const char *diag_words(xd_addr_diag d)
 {
     switch (d) {
-    case XD_ADDR_EMPTY: return "the address is empty";
-    case XD_ADDR_UNSAFE_CHAR: return "the address contains CR, LF or NUL";
-    case XD_ADDR_TOO_LONG: return "the address is longer than 254 characters";
-    case XD_ADDR_NO_AT: return "there is no '@' between the name and the domain";
-    case XD_ADDR_LOCAL_EMPTY: return "there is nothing before the '@'";
-    case XD_ADDR_LOCAL_TOO_LONG: return "the part before '@' is longer than 64 characters";
-    case XD_ADDR_LOCAL_DOT: return "the part before '@' starts or ends with a dot or has two dots in a row";
-    case XD_ADDR_LOCAL_CHAR: return "the part before '@' contains a character that is not allowed (space, comma, brackets, ...)";
-    case XD_ADDR_QUOTED_CHAR: return "the quoted part contains a character that is not allowed";
-    case XD_ADDR_QUOTED_UNCLOSED: return "a quote is opened but not closed";
-    case XD_ADDR_BAD_UTF8: return "the address is not valid UTF-8";
-    case XD_ADDR_NEEDS_SMTPUTF8: return "the part before '@' has non-ASCII characters";
-    case XD_ADDR_DOMAIN_EMPTY: return "there is nothing after the '@'";
-    case XD_ADDR_DOMAIN_TOO_LONG: return "the domain is longer than 255 characters";
-    case XD_ADDR_LABEL_EMPTY: return "the domain starts or ends with a dot or has two dots in a row";
-    case XD_ADDR_LABEL_TOO_LONG: return "a part of the domain is longer than 63 characters";
-    case XD_ADDR_LABEL_HYPHEN: return "a part of the domain starts or ends with '-'";
-    case XD_ADDR_LABEL_CHAR: return "the domain contains a character that is not allowed";
-    case XD_ADDR_IDN: return "the international domain name is not valid (IDNA)";
-    case XD_ADDR_LITERAL_UNCLOSED: return "an address literal '[' is not closed";
-    case XD_ADDR_LITERAL_IPV4: return "the IPv4 address literal is malformed";
-    case XD_ADDR_LITERAL_IPV6: return "the IPv6 address literal is malformed";
-    case XD_ADDR_LITERAL_TAG: return "the address literal has an unknown tag";
-    default: return "the address is not valid";
+    case XD_ADDR_EMPTY:
+        return "the address is empty";
+    case XD_ADDR_UNSAFE_CHAR:
+        return "the address contains CR, LF or NUL";
+    case XD_ADDR_TOO_LONG:
+        return "the address is longer than 254 characters";
+    case XD_ADDR_NO_AT:
+        return "there is no '@' between the name and the domain";
+    case XD_ADDR_LOCAL_EMPTY:
+        return "there is nothing before the '@'";
+    case XD_ADDR_LOCAL_TOO_LONG:
+        return "the part before '@' is longer than 64 characters";
+    case XD_ADDR_LOCAL_DOT:
+        return "the part before '@' starts or ends with a dot or has two dots in a row";
+    case XD_ADDR_LOCAL_CHAR:
+        return "the part before '@' contains a character that is not allowed (space, comma, "
+               "brackets, ...)";
+    case XD_ADDR_QUOTED_CHAR:
+        return "the quoted part contains a character that is not allowed";
+    case XD_ADDR_QUOTED_UNCLOSED:
+        return "a quote is opened but not closed";
+    case XD_ADDR_BAD_UTF8:
+        return "the address is not valid UTF-8";
+    case XD_ADDR_NEEDS_SMTPUTF8:
+        return "the part before '@' has non-ASCII characters";
+    case XD_ADDR_DOMAIN_EMPTY:
+        return "there is nothing after the '@'";
+    case XD_ADDR_DOMAIN_TOO_LONG:
+        return "the domain is longer than 255 characters";
+    case XD_ADDR_LABEL_EMPTY:
+        return "the domain starts or ends with a dot or has two dots in a row";
+    case XD_ADDR_LABEL_TOO_LONG:
+        return "a part of the domain is longer than 63 characters";
+    case XD_ADDR_LABEL_HYPHEN:
+        return "a part of the domain starts or ends with '-'";
+    case XD_ADDR_LABEL_CHAR:
+        return "the domain contains a character that is not allowed";
+    case XD_ADDR_IDN:
+        return "the international domain name is not valid (IDNA)";
+    case XD_ADDR_LITERAL_UNCLOSED:
+        return "an address literal '[' is not closed";
+    case XD_ADDR_LITERAL_IPV4:
+        return "the IPv4 address literal is malformed";
+    case XD_ADDR_LITERAL_IPV6:
+        return "the IPv6 address literal is malformed";
+    case XD_ADDR_LITERAL_TAG:
+        return "the address literal has an unknown tag";
+    default:
+        return "the address is not valid";
     }
 }
 
@@ -215,22 +239,21 @@ xd_code vf_check_address(vf_store *store, xd_dns *dns, const char *org_id, const
         ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NXDOMAIN ||
         ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NO_ADDRESS) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_NO_MAIL_DOMAIN;
-        snprintf(out->summary, sizeof out->summary, "The domain %s %s.%s%s%s",
-                 addr.domain_ascii,
+        snprintf(out->summary, sizeof out->summary, "The domain %.200s %s.%s%.200s%s", addr.domain_ascii,
                  ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NULL_MX
                      ? "says it accepts no mail (null MX)"
                  : ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NXDOMAIN ? "does not exist"
-                                                                    : "has no mail server",
+                                                                   : "has no mail server",
                  typo ? " Did you mean " : "", typo ? out->suggestion : "", typo ? "?" : "");
     } else if (out->suppressed) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_SUPPRESSED;
         snprintf(out->summary, sizeof out->summary,
-                 "The address is on the suppression list%s%s; mail of category '%s' is not sent.",
+                 "The address is on the suppression list%s%.300s; mail of category '%.64s' is not sent.",
                  out->sup_detail[0] ? ": " : "", out->sup_detail, category ? category : "");
     } else if (ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_TEMP_FAILURE) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_DNS_UNAVAILABLE;
-        snprintf(out->summary, sizeof out->summary,
-                 "DNS did not answer for %s; check again later.", addr.domain_ascii);
+        snprintf(out->summary, sizeof out->summary, "DNS did not answer for %.200s; check again later.",
+                 addr.domain_ascii);
     } else if (typo || out->role || out->recent_bounces) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_RISKY;
         snprintf(out->summary, sizeof out->summary, "Deliverable but risky:%s%s%s%s%s",
@@ -240,9 +263,7 @@ xd_code vf_check_address(vf_store *store, xd_dns *dns, const char *org_id, const
     } else {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_VALID;
         snprintf(out->summary, sizeof out->summary, "%s looks deliverable%s.", out->normalized,
-                 ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_UNSPECIFIED ? " (domain not checked)"
-                                                                    : "");
+                 ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_UNSPECIFIED ? " (domain not checked)" : "");
     }
     return XD_OK;
 }
-#endif

@@ -21,6 +21,11 @@ const xd_config_item vf_config_items[] = {
     {"bounce_critical_ppm", XD_CFG_INT, "100000", "bounce rate critical, ppm", 1, 1000000},
     {"sending_host", XD_CFG_STRING, "smtp.xenegrade.net",
      "our outbound host, named in remedies for recipients' IT teams"},
+    {"dns_servers", XD_CFG_STRING, "",
+     "resolvers for recipient checks, \"127.0.0.1:5353,[::1]:53\"; empty = /etc/resolv.conf"},
+    {"dns_timeout", XD_CFG_DURATION, "3s", "budget of one DNS lookup", 100, 60000},
+    {"dns_cache_entries", XD_CFG_INT, "4096", "DNS answers kept (short TTL-bound cache)", 0,
+     1000000},
     {"purge_interval", XD_CFG_DURATION, "1h", "how often expired log rows are deleted", 1000,
      86400000LL},
 };
@@ -86,6 +91,16 @@ xd_code vf_service_init(const xd_config *cfg, void **ctx_out, xd_err *err)
         vf_store_close(store);
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     }
+    xd_dns_config dc = {.servers = xd_config_str(cfg, "dns_servers"),
+                        .timeout_ms = (int)xd_config_int(cfg, "dns_timeout"),
+                        .cache_entries = (size_t)xd_config_int(cfg, "dns_cache_entries"),
+                        .cache_max_ttl_ms = 300000};
+    svc->dns = xd_dns_new(&dc, err);
+    if (!svc->dns) {
+        vf_store_close(store);
+        free(svc);
+        return err->code ? err->code : XD_INTERNAL;
+    }
     svc->purge_running = 1;
     if (pthread_create(&svc->purge_thread, NULL, purge_loop, svc) != 0) {
         svc->purge_running = 0;
@@ -104,6 +119,7 @@ void vf_service_fini(void *ctx)
         svc->purge_running = 0;
         pthread_join(svc->purge_thread, NULL);
     }
+    xd_dns_free(svc->dns);
     vf_store_close(svc->store);
     free(svc);
 }

@@ -12,11 +12,12 @@
 
 #include "vf_store.h"
 #include "xd/config.h"
+#include "xd/dns.h"
 #include "xd/rpc_server.h"
 
 typedef struct vf_service {
     vf_store *store;
-    void *checker; /* address/DNS checker (vf_check), NULL when not built */
+    xd_dns *dns; /* resolver for recipient checks; NULL = no DNS checks */
     pthread_t purge_thread;
     int purge_running;
 } vf_service;
