@@ -239,21 +239,22 @@ xd_code vf_check_address(vf_store *store, xd_dns *dns, const char *org_id, const
         ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NXDOMAIN ||
         ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NO_ADDRESS) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_NO_MAIL_DOMAIN;
-        snprintf(out->summary, sizeof out->summary, "The domain %.200s %s.%s%.200s%s", addr.domain_ascii,
-                 ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NULL_MX
-                     ? "says it accepts no mail (null MX)"
-                 : ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NXDOMAIN ? "does not exist"
-                                                                   : "has no mail server",
-                 typo ? " Did you mean " : "", typo ? out->suggestion : "", typo ? "?" : "");
+        snprintf(
+            out->summary, sizeof out->summary, "The domain %.200s %s.%s%.200s%s", addr.domain_ascii,
+            ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NULL_MX    ? "says it accepts no mail (null MX)"
+            : ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_NXDOMAIN ? "does not exist"
+                                                              : "has no mail server",
+            typo ? " Did you mean " : "", typo ? out->suggestion : "", typo ? "?" : "");
     } else if (out->suppressed) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_SUPPRESSED;
-        snprintf(out->summary, sizeof out->summary,
-                 "The address is on the suppression list%s%.300s; mail of category '%.64s' is not sent.",
-                 out->sup_detail[0] ? ": " : "", out->sup_detail, category ? category : "");
+        snprintf(
+            out->summary, sizeof out->summary,
+            "The address is on the suppression list%s%.300s; mail of category '%.64s' is not sent.",
+            out->sup_detail[0] ? ": " : "", out->sup_detail, category ? category : "");
     } else if (ds == XD__DOMAIN_STATUS__DOMAIN_STATUS_TEMP_FAILURE) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_DNS_UNAVAILABLE;
-        snprintf(out->summary, sizeof out->summary, "DNS did not answer for %.200s; check again later.",
-                 addr.domain_ascii);
+        snprintf(out->summary, sizeof out->summary,
+                 "DNS did not answer for %.200s; check again later.", addr.domain_ascii);
     } else if (typo || out->role || out->recent_bounces) {
         out->verdict = XD__ADDRESS_VERDICT__ADDRESS_VERDICT_RISKY;
         snprintf(out->summary, sizeof out->summary, "Deliverable but risky:%s%s%s%s%s",

@@ -61,6 +61,17 @@ static const char *const migrations[] = {
     "CREATE INDEX bounces_by_address ON bounces(org_id, address, time_ms);"
     "CREATE TABLE ingested(org_id TEXT NOT NULL, kind TEXT NOT NULL, doc_id TEXT NOT NULL,"
     " time_ms INTEGER NOT NULL, PRIMARY KEY(org_id, kind, doc_id)) WITHOUT ROWID;",
+    /* 2: per-domain counters by month, so year-long domain reports read
+     * months instead of days. */
+    "CREATE TABLE counts_domain_monthly(org_id TEXT NOT NULL, month TEXT NOT NULL,"
+    " domain TEXT NOT NULL, category INTEGER NOT NULL, sent INTEGER NOT NULL,"
+    " delivered INTEGER NOT NULL, deferred INTEGER NOT NULL, bounced INTEGER NOT NULL,"
+    " suppressed INTEGER NOT NULL, complained INTEGER NOT NULL,"
+    " PRIMARY KEY(org_id, month, domain, category)) WITHOUT ROWID;"
+    "INSERT INTO counts_domain_monthly SELECT org_id,"
+    " strftime('%Y-%m', day * 86400, 'unixepoch'), domain, category, sum(sent),"
+    " sum(delivered), sum(deferred), sum(bounced), sum(suppressed), sum(complained)"
+    " FROM counts_daily GROUP BY 1, 2, 3, 4;",
 };
 
 void vf_settings_default(vf_settings *s)

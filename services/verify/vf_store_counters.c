@@ -10,7 +10,8 @@
 
 typedef struct pending_entry {
     int used;
-    int daily; /* 0 = counts_monthly(org, month, client, module); 1 = counts_daily */
+    int daily; /* 0 = counts_monthly(org, month, client, module); 1 = counts_daily(org, day,
+                * domain, category); 2 = counts_domain_monthly(org, month, domain, category) */
     char org[VF_MAX_ID + 1], text1[VF_MAX_ID + 1], text2[VF_MAX_ID + 1];
     char month[16];
     int64_t day;
@@ -53,8 +54,10 @@ static int same_key(const pending_entry *e, const pending_entry *k)
 {
     if (e->daily != k->daily || strcmp(e->org, k->org) != 0 || strcmp(e->text1, k->text1) != 0)
         return 0;
-    if (e->daily)
+    if (e->daily == 1)
         return e->day == k->day && e->category == k->category;
+    if (e->daily == 2)
+        return strcmp(e->month, k->month) == 0 && e->category == k->category;
     return strcmp(e->month, k->month) == 0 && strcmp(e->text2, k->text2) == 0;
 }
 
@@ -77,13 +80,24 @@ static xd_code write_entry(vf_store *s, const pending_entry *e, xd_err *err)
         "delivered=delivered+excluded.delivered,"
         " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
         " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained";
-    sqlite3_stmt *st = e->daily ? vf_stmt(s, VF_ST_DAILY_ADD, daily_sql)
-                                : vf_stmt(s, VF_ST_MONTHLY_ADD, monthly_sql);
+    static const char *const domain_monthly_sql =
+        "INSERT INTO counts_domain_monthly VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+        " ON CONFLICT DO UPDATE SET sent=sent+excluded.sent, "
+        "delivered=delivered+excluded.delivered,"
+        " deferred=deferred+excluded.deferred, bounced=bounced+excluded.bounced,"
+        " suppressed=suppressed+excluded.suppressed, complained=complained+excluded.complained";
+    sqlite3_stmt *st = e->daily == 1   ? vf_stmt(s, VF_ST_DAILY_ADD, daily_sql)
+                       : e->daily == 2 ? vf_stmt(s, VF_ST_DOMAIN_MONTHLY_ADD, domain_monthly_sql)
+                                       : vf_stmt(s, VF_ST_MONTHLY_ADD, monthly_sql);
     if (!st)
         return xd_db_fail(s->db, sqlite3_errcode(s->db), "prepare counters", err);
     sqlite3_bind_text(st, 1, e->org, -1, SQLITE_STATIC);
-    if (e->daily) {
+    if (e->daily == 1) {
         sqlite3_bind_int64(st, 2, e->day);
+        sqlite3_bind_text(st, 3, e->text1, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, e->category);
+    } else if (e->daily == 2) {
+        sqlite3_bind_text(st, 2, e->month, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, e->text1, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 4, e->category);
     } else {
@@ -119,8 +133,9 @@ static xd_code add(vf_store *s, const pending_entry *k, const int64_t *delta, in
     }
     uint64_t h = hash_str(14695981039346656037ULL, k->org);
     h = hash_str(h, k->text1);
-    h = k->daily ? (h ^ (uint64_t)k->day ^ ((uint64_t)k->category << 40)) * 1099511628211ULL
-                 : hash_str(hash_str(h, k->month), k->text2);
+    h = k->daily == 1   ? (h ^ (uint64_t)k->day ^ ((uint64_t)k->category << 40)) * 1099511628211ULL
+        : k->daily == 2 ? (hash_str(h, k->month) ^ ((uint64_t)k->category << 40)) * 1099511628211ULL
+                        : hash_str(hash_str(h, k->month), k->text2);
     h ^= (uint64_t)k->daily;
     for (unsigned i = (unsigned)h & (PENDING_SLOTS - 1);; i = (i + 1) & (PENDING_SLOTS - 1)) {
         pending_entry *e = &p->slots[i];
@@ -151,11 +166,15 @@ xd_code vf_pending_add(vf_store *s, const char *org, const char *month, const ch
     xd_code rc = add(s, &k, delta, sign, err);
     if (rc != XD_OK)
         return rc;
-    k.daily = 1;
-    k.day = day;
+    k.daily = 2;
     k.category = category;
     snprintf(k.text1, sizeof k.text1, "%s", domain);
     k.text2[0] = '\0';
+    rc = add(s, &k, delta, sign, err);
+    if (rc != XD_OK)
+        return rc;
+    k.daily = 1;
+    k.day = day;
     k.month[0] = '\0';
     return add(s, &k, delta, sign, err);
 }

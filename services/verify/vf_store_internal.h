@@ -21,6 +21,7 @@ enum {
     VF_ST_NOTE_INSERT,
     VF_ST_MONTHLY_ADD,
     VF_ST_DAILY_ADD,
+    VF_ST_DOMAIN_MONTHLY_ADD,
     VF_ST_COUNT = 64,
 };
 

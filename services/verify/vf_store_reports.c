@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DAY_MS 86400000LL
 
@@ -73,6 +74,26 @@ xd_code vf_store_counts(vf_store *store, const char *org_id, const char *month, 
     return rc;
 }
 
+/* First day (days since the epoch) of the month containing day. */
+static int64_t month_start(int64_t day)
+{
+    time_t t = (time_t)(day * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return day - (tm.tm_mday - 1);
+}
+
+static int64_t month_start_on_or_before(int64_t day)
+{
+    return month_start(day);
+}
+
+static int64_t month_start_on_or_after(int64_t day)
+{
+    int64_t m = month_start(day);
+    return m == day ? day : month_start(m + 32);
+}
+
 static int by_volume_desc(const void *a, const void *b)
 {
     const vf_domain_row *x = a, *y = b;
@@ -106,18 +127,36 @@ xd_code vf_store_domain_report(vf_store *store, const char *org_id, int64_t from
     if (!out)
         return xd_err_set(err, XD_INTERNAL, "out of memory building the domain report");
     pthread_mutex_lock(&store->lock);
-    /* Days are whole UTC days: the period is rounded out to days. */
-    sqlite3_stmt *st = vf_stmt(store, ST_DOMAINS,
-                               "SELECT domain, category, " SUMS " FROM counts_daily WHERE"
-                               " org_id=?1 AND day >= ?2 AND day < ?3 GROUP BY domain, category"
-                               " ORDER BY domain");
+    /* Days are whole UTC days: the period is rounded out to days. Whole
+     * months inside it are read from the monthly table, the edges by day. */
+    int64_t d0 = from_ms / DAY_MS, d1 = (to_ms + DAY_MS - 1) / DAY_MS;
+    int64_t m0 = month_start_on_or_after(d0), m1 = month_start_on_or_before(d1);
+    char month0[16] = "", month1[16] = "";
+    if (m0 < m1) {
+        vf_month_of(m0 * DAY_MS, month0, sizeof month0);
+        vf_month_of(m1 * DAY_MS, month1, sizeof month1);
+    } else {
+        m0 = m1 = d1; /* no whole month: every day from the daily table */
+    }
+    sqlite3_stmt *st =
+        vf_stmt(store, ST_DOMAINS,
+                "SELECT domain, category, " SUMS " FROM (SELECT domain, category, sent, delivered,"
+                " deferred, bounced, suppressed, complained FROM counts_daily WHERE org_id=?1 AND"
+                " ((day >= ?2 AND day < ?4) OR (day >= ?5 AND day < ?3)) UNION ALL SELECT domain,"
+                " category, sent, delivered, deferred, bounced, suppressed, complained FROM"
+                " counts_domain_monthly WHERE org_id=?1 AND month >= ?6 AND month < ?7)"
+                " GROUP BY domain, category ORDER BY domain");
     if (!st) {
         rc = xd_db_fail(store->db, sqlite3_errcode(store->db), "prepare domain report", err);
         goto done;
     }
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from_ms / DAY_MS);
-    sqlite3_bind_int64(st, 3, (to_ms + DAY_MS - 1) / DAY_MS);
+    sqlite3_bind_int64(st, 2, d0);
+    sqlite3_bind_int64(st, 3, d1);
+    sqlite3_bind_int64(st, 4, m0);
+    sqlite3_bind_int64(st, 5, m1);
+    sqlite3_bind_text(st, 6, month0, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, month1, -1, SQLITE_STATIC);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *domain = xd_db_column_text(st, 0);
@@ -244,6 +283,7 @@ xd_code vf_store_rebuild_counters(vf_store *store, xd_err *err)
     static const char *const sql[] = {
         "DELETE FROM counts_monthly",
         "DELETE FROM counts_daily",
+        "DELETE FROM counts_domain_monthly",
         "INSERT INTO counts_monthly SELECT org_id,"
         " strftime('%Y-%m', created_ms / 1000, 'unixepoch'), client_id, module, count(*),"
         " sum(delivered_ms > 0), sum(deferred_ms > 0), sum(state IN (4, 5)), sum(state = 6),"
@@ -252,6 +292,10 @@ xd_code vf_store_rebuild_counters(vf_store *store, xd_err *err)
         " CASE WHEN state IN (4, 5) THEN failure_category ELSE 0 END, count(*),"
         " sum(delivered_ms > 0), sum(deferred_ms > 0), sum(state IN (4, 5)), sum(state = 6),"
         " sum(complained_ms > 0) FROM recipients GROUP BY 1, 2, 3, 4",
+        "INSERT INTO counts_domain_monthly SELECT org_id,"
+        " strftime('%Y-%m', day * 86400, 'unixepoch'), domain, category, sum(sent),"
+        " sum(delivered), sum(deferred), sum(bounced), sum(suppressed), sum(complained)"
+        " FROM counts_daily GROUP BY 1, 2, 3, 4",
     };
     pthread_mutex_lock(&store->lock);
     /* The GROUP BY sorts the whole log: keep that sort in memory. */

@@ -44,14 +44,16 @@ static void start_dnsmasq(void)
 {
     dns_port = free_udp_port();
     assert_true(dns_port > 0);
-    char port_opt[32];
+    char port_opt[32], pid_opt[128];
     snprintf(port_opt, sizeof port_opt, "--port=%d", dns_port);
+    /* The pid file must be ours: dnsmasq deletes it when it stops. */
+    snprintf(pid_opt, sizeof pid_opt, "--pid-file=%s/dnsmasq.pid", dir);
     dns_pid = fork();
     assert_true(dns_pid >= 0);
     if (dns_pid == 0) {
         execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
               "--conf-file=/dev/null", "--listen-address=127.0.0.1", "--bind-interfaces",
-              "--local=/test/", "--local-ttl=60", port_opt, "--pid-file=/dev/null",
+              "--local=/test/", "--local-ttl=60", port_opt, pid_opt,
               "--mx-host=good.test,mx1.good.test,10", "--mx-host=good.test,mx2.good.test,20",
               "--host-record=mx1.good.test,127.0.0.1", "--host-record=afallback.test,127.0.0.2",
               "--mx-host=nullmx.test,.,0", "--txt-record=noaddr.test,exists",

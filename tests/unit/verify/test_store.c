@@ -591,6 +591,47 @@ static void test_counters_match_rebuild_after_reordering(void **state)
     assert_int_equal(after.clients, before.clients);
 }
 
+static void test_domain_report_months_and_days(void **state)
+{
+    fixture *f = *state;
+    /* One recipient every 5 days for 120 days from 2026-11-18. */
+    vf_event e[24];
+    char ids[24][16];
+    for (int i = 0; i < 24; i++) {
+        snprintf(ids[i], sizeof ids[i], "y%d", i);
+        e[i] = ev(ids[i], "org-a", ids[i], "r@span.example", i % 3 ? DELIVERED : BOUNCED,
+                  T0 + i * 5 * DAY_MS, 1);
+        e[i].failure_category = XD__FAILURE_CATEGORY__FAILURE_CATEGORY_MAILBOX_FULL;
+    }
+    record(f, e, 24, 24, 0);
+    xd_err err;
+    /* Periods with and without whole months give the same totals as a
+     * count of the events inside them. */
+    static const int64_t spans[][2] = {{0, 120}, {3, 97}, {10, 40}, {13, 14}, {0, 1}};
+    for (size_t k = 0; k < sizeof spans / sizeof spans[0]; k++) {
+        int64_t from = T0 + spans[k][0] * DAY_MS, to = T0 + spans[k][1] * DAY_MS;
+        uint64_t want = 0, want_bounced = 0;
+        for (int i = 0; i < 24; i++) {
+            int64_t t = T0 + i * 5 * DAY_MS;
+            /* the report rounds out to whole UTC days */
+            if (t / DAY_MS >= from / DAY_MS && t / DAY_MS < (to + DAY_MS - 1) / DAY_MS) {
+                want++;
+                want_bounced += i % 3 == 0;
+            }
+        }
+        vf_domain_row *rows_out;
+        unsigned n;
+        assert_int_equal(
+            vf_store_domain_report(f->store, "org-a", from, to, 0, &rows_out, &n, &err), XD_OK);
+        assert_int_equal(n, want ? 1 : 0);
+        if (n) {
+            assert_int_equal(rows_out[0].volume, want);
+            assert_int_equal(rows_out[0].rejected, want_bounced);
+        }
+        free(rows_out);
+    }
+}
+
 static void test_retention_purge(void **state)
 {
     fixture *f = *state;
@@ -624,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_monthly_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_match_rebuild_after_reordering, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_domain_report_months_and_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
