@@ -321,7 +321,7 @@ static xd_code h_remove_suppression(xd_call *call, const ProtobufCMessage *req_,
 {
     const Xd__RemoveSuppressionRequest *req = (const void *)req_;
     Xd__RemoveSuppressionReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc != XD_OK)
         return rc;
@@ -336,7 +336,7 @@ static xd_code h_list_suppressions(xd_call *call, const ProtobufCMessage *req_,
 {
     const Xd__ListSuppressionsRequest *req = (const void *)req_;
     Xd__ListSuppressionsReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc != XD_OK)
         return rc;
@@ -392,7 +392,7 @@ static xd_code h_ingest_bounce(xd_call *call, const ProtobufCMessage *req_, Prot
 {
     const Xd__IngestBounceRequest *req = (const void *)req_;
     Xd__IngestBounceReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc == XD_OK)
         rc = check_document(&req->message, req->bounce_id, "bounce_id", err);
@@ -445,7 +445,7 @@ static xd_code h_ingest_complaint(xd_call *call, const ProtobufCMessage *req_,
 {
     const Xd__IngestComplaintRequest *req = (const void *)req_;
     Xd__IngestComplaintReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc == XD_OK)
         rc = check_document(&req->message, req->complaint_id, "complaint_id", err);
@@ -531,7 +531,7 @@ static xd_code h_get_email_counts(xd_call *call, const ProtobufCMessage *req_,
 {
     const Xd__GetEmailCountsRequest *req = (const void *)req_;
     Xd__GetEmailCountsReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc != XD_OK)
         return rc;
@@ -550,7 +550,7 @@ static xd_code h_get_domain_report(xd_call *call, const ProtobufCMessage *req_,
 {
     const Xd__GetDomainReportRequest *req = (const void *)req_;
     Xd__GetDomainReportReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc != XD_OK)
         return rc;
@@ -596,7 +596,7 @@ static xd_code h_get_org_health(xd_call *call, const ProtobufCMessage *req_, Pro
 {
     const Xd__GetOrgHealthRequest *req = (const void *)req_;
     Xd__GetOrgHealthReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = resolve_org(call, req->org_id, &org, err);
     if (rc != XD_OK)
         return rc;

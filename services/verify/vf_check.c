@@ -57,7 +57,7 @@ xd_code vf_h_validate_address(xd_call *call, const ProtobufCMessage *req_, Proto
 {
     const Xd__ValidateAddressRequest *req = (const void *)req_;
     Xd__ValidateAddressReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = vf_resolve_org(call, req->org_id, &org, err);
     if (rc == XD_OK)
         rc = check_category(req->category, err);
@@ -81,7 +81,7 @@ xd_code vf_h_check_recipients(xd_call *call, const ProtobufCMessage *req_, Proto
 {
     const Xd__CheckRecipientsRequest *req = (const void *)req_;
     Xd__CheckRecipientsReply *rep = (void *)rep_;
-    const char *org;
+    const char *org = NULL;
     xd_code rc = vf_resolve_org(call, req->org_id, &org, err);
     if (rc == XD_OK)
         rc = check_category(req->category, err);

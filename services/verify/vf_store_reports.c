@@ -242,6 +242,61 @@ static xd_code exec_all(vf_store *s, const char *const *sql, int n, xd_err *err)
     return rc;
 }
 
+/* Event ids are only for de-duplication. The table has no time index (one
+ * B-tree less per event), so old ids are removed by walking its primary key
+ * in chunks, each in its own short transaction: requests wait at most one
+ * chunk. */
+static xd_code purge_events(vf_store *store, int64_t cutoff, xd_err *err)
+{
+    char org[VF_MAX_ID + 1] = "", id[VF_MAX_ID + 1] = "";
+    for (;;) {
+        pthread_mutex_lock(&store->lock);
+        sqlite3_stmt *scan = NULL, *del = NULL;
+        xd_code rc = xd_db_prepare(store->db,
+                                   "SELECT org_id, event_id, time_ms FROM events WHERE"
+                                   " (org_id, event_id) > (?1, ?2) ORDER BY org_id, event_id"
+                                   " LIMIT 5000",
+                                   &scan, err);
+        if (rc == XD_OK)
+            rc = xd_db_prepare(store->db, "DELETE FROM events WHERE org_id=?1 AND event_id=?2",
+                               &del, err);
+        if (rc == XD_OK)
+            rc = xd_db_begin(store->db, err);
+        int rows = 0, step = SQLITE_DONE;
+        if (rc == XD_OK) {
+            sqlite3_bind_text(scan, 1, org, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(scan, 2, id, -1, SQLITE_TRANSIENT);
+            while ((step = sqlite3_step(scan)) == SQLITE_ROW) {
+                rows++;
+                snprintf(org, sizeof org, "%s", xd_db_column_text(scan, 0));
+                snprintf(id, sizeof id, "%s", xd_db_column_text(scan, 1));
+                if (sqlite3_column_int64(scan, 2) >= cutoff)
+                    continue;
+                sqlite3_reset(del);
+                sqlite3_bind_text(del, 1, org, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(del, 2, id, -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(del) != SQLITE_DONE) {
+                    step = SQLITE_ERROR;
+                    break;
+                }
+            }
+            if (step != SQLITE_DONE)
+                rc = xd_db_fail(store->db, sqlite3_errcode(store->db), "purge events", err);
+            sqlite3_finalize(scan);
+            scan = NULL;
+            if (rc == XD_OK)
+                rc = xd_db_commit(store->db, err);
+            else
+                xd_db_rollback(store->db);
+        }
+        sqlite3_finalize(scan);
+        sqlite3_finalize(del);
+        pthread_mutex_unlock(&store->lock);
+        if (rc != XD_OK || rows < 5000)
+            return rc;
+    }
+}
+
 xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err)
 {
     *deleted = 0;
@@ -251,7 +306,6 @@ xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err)
     static const char *const sql[] = {
         "DELETE FROM case_notes WHERE recipient_row IN (SELECT id FROM recipients WHERE"
         " created_ms < ?1)",
-        "DELETE FROM events WHERE time_ms < ?1",
         "DELETE FROM recipients WHERE created_ms < ?1",
         "DELETE FROM bounces WHERE time_ms < ?1",
         "DELETE FROM ingested WHERE time_ms < ?1",
@@ -266,7 +320,7 @@ xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err)
         int step = sqlite3_step(st);
         if (step != SQLITE_DONE)
             rc = xd_db_fail(store->db, step, "purge", err);
-        else if (i == 2)
+        else if (i == 1)
             *deleted = (unsigned)sqlite3_changes(store->db);
         sqlite3_finalize(st);
     }
@@ -275,6 +329,8 @@ xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err)
     else
         xd_db_rollback(store->db);
     pthread_mutex_unlock(&store->lock);
+    if (rc == XD_OK)
+        rc = purge_events(store, cutoff, err);
     return rc;
 }
 

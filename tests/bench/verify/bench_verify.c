@@ -305,7 +305,7 @@ static void queries(const char *path, long rows)
     }
     report_latency("status_by_recipient_range", ms, SAMPLES, seen);
     /* Reports for the largest organization (half of all rows). */
-    char month[16];
+    char month[32];
     time_t mid = (time_t)((start_ms + 180 * DAY_MS) / 1000);
     struct tm tm;
     gmtime_r(&mid, &tm);
@@ -358,10 +358,32 @@ static void queries(const char *path, long rows)
 /* RecordEvents (queued + delivered per recipient, batches of 500) against
  * raw SQLite inserting the same number of rows in batches of 500, both WAL
  * with synchronous=FULL, on fresh files in the same run. */
+static double run_ours(const char *dir, long n_events, int round, long *done_out);
+static double run_raw(const char *dir, long n_events, int round);
+
+/* The machine is shared: alternate the two, three rounds each on fresh
+ * files, and compare the best round of each. */
 static void record_events(const char *dir, long n_events)
 {
+    double ours_best = 1e18, raw_best = 1e18;
+    long done = 0;
+    for (int round = 0; round < 3; round++) {
+        double o = run_ours(dir, n_events, round, &done);
+        double r = run_raw(dir, n_events, round);
+        ours_best = o < ours_best ? o : ours_best;
+        raw_best = r < raw_best ? r : raw_best;
+    }
+    double ours = (double)done / ours_best, raw = (double)n_events / raw_best;
+    printf("BENCH verify record_events events=%ld batch=500 rounds=3 ours_eps=%.0f "
+           "raw_sqlite_eps=%.0f ratio=%.2f target_ratio=0.50\n",
+           n_events, ours, raw, ours / raw);
+    fflush(stdout);
+}
+
+static double run_ours(const char *dir, long n_events, int round, long *done_out)
+{
     char path[512];
-    snprintf(path, sizeof path, "%s/events.db", dir);
+    snprintf(path, sizeof path, "%s/events%d.db", dir, round);
     xd_clock *clock = xd_clock_manual_new(start_ms);
     vf_store *store;
     xd_err err;
@@ -410,9 +432,16 @@ static void record_events(const char *dir, long n_events)
     double ours_s = now_s() - a;
     vf_store_close(store);
     xd_clock_free(clock);
+    *done_out = done;
+    return ours_s;
+}
 
-    /* Peer: raw SQLite, one row per event, same durability. */
-    snprintf(path, sizeof path, "%s/raw.db", dir);
+/* Peer: raw SQLite, one row per event, same durability and batching. */
+static double run_raw(const char *dir, long n_events, int round)
+{
+    char path[512];
+    enum { BATCH = 500 };
+    snprintf(path, sizeof path, "%s/raw%d.db", dir, round);
     sqlite3 *db;
     sqlite3_open(path, &db);
     exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -421,7 +450,7 @@ static void record_events(const char *dir, long n_events)
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db, "INSERT INTO ev VALUES(?1,?2,?3,?4,?5,?6,'250 2.0.0 OK','mx')", -1, &st,
                        NULL);
-    a = now_s();
+    double a = now_s();
     for (long base = 0; base < n_events; base += BATCH) {
         exec(db, "BEGIN");
         for (long e = base; e < base + BATCH && e < n_events; e++) {
@@ -445,11 +474,7 @@ static void record_events(const char *dir, long n_events)
     double raw_s = now_s() - a;
     sqlite3_finalize(st);
     sqlite3_close(db);
-    double ours = (double)done / ours_s, raw = (double)n_events / raw_s;
-    printf("BENCH verify record_events events=%ld batch=500 ours_eps=%.0f raw_sqlite_eps=%.0f "
-           "ratio=%.2f target_ratio=0.50\n",
-           n_events, ours, raw, ours / raw);
-    fflush(stdout);
+    return raw_s;
 }
 
 int main(int argc, char **argv)
