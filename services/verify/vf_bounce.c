@@ -349,6 +349,24 @@ static void enrich_from_prose(vf_bounce *b, const char *top_headers, const char 
     }
 }
 
+/* Generic words of a delivery failure, when no code or known reason is there. */
+static int says_failed(const char *diag)
+{
+    static const char *const words[] = {
+        "unable to deliver",   "could not be delivered", "undeliverable",
+        "delivery failed",     "permanent error",        "not be delivered",
+        "delivery has failed", "failed permanently",     NULL};
+    char lower[1024];
+    size_t n = 0;
+    for (; diag[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)tolower((unsigned char)diag[n]);
+    lower[n] = '\0';
+    for (const char *const *w = words; *w; w++)
+        if (strstr(lower, *w))
+            return 1;
+    return 0;
+}
+
 int vf_bounce_parse(const char *raw, size_t len, vf_bounce *out)
 {
     memset(out, 0, sizeof *out);
@@ -412,7 +430,8 @@ int vf_bounce_parse(const char *raw, size_t len, vf_bounce *out)
         int signal = 0;
         for (int i = 0; i < out->n; i++)
             signal |= out->rcpts[i].status[0] || out->rcpts[i].reply_code ||
-                      strcmp(out->rcpts[i].cls.reason, "undefined") != 0;
+                      strcmp(out->rcpts[i].cls.reason, "undefined") != 0 ||
+                      says_failed(out->rcpts[i].diagnostic);
         char subj[256] = "";
         vf_mime_header(m->headers, "Subject", subj, sizeof subj);
         if (!signal) {

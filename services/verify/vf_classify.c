@@ -174,6 +174,13 @@ static const char *const p_userunknown[] = {"user unknown",
                                             "addressee unknown",
                                             "not a registered",
                                             NULL};
+static const char *const p_sender[] = {"domain of sender address", "sender address rejected",
+                                       "sender verify failed",     "purported responsible address",
+                                       "sender rejected",          NULL};
+static const char *const p_security[] = {"smtp authentication", "authentication required",
+                                         "must authenticate", NULL};
+static const char *const p_notcompliant_early[] = {"multiple addresses in from", "duplicate header",
+                                                   NULL};
 static const char *const p_rejected[] = {"sender rejected",
                                          "sender address rejected",
                                          "domain of sender address",
@@ -231,6 +238,9 @@ static const char *const p_filtered[] = {"filter", "not accepted by the recipien
 
 static const phrase_rule rules[] = {
     {"vacation", p_vacation},
+    {"notcompliantrfc", p_notcompliant_early},
+    {"rejected", p_sender},
+    {"securityerror", p_security},
     {"toomanyconn", p_toomanyconn},
     {"speeding", p_speeding},
     {"virusdetected", p_virus},
@@ -421,8 +431,8 @@ vf_class vf_classify(unsigned reply_code, const char *enhanced, const char *text
     const char *reason = reason_from_text(lower);
     const char *by_status = reason_from_status(enhanced);
     /* A precise status beats generic words such as "rejected" or "refused". */
-    if (by_status && (!reason || strcmp(reason, "policyviolation") == 0 ||
-                      strcmp(reason, "systemerror") == 0 || strcmp(reason, "filtered") == 0))
+    if (by_status &&
+        (!reason || strcmp(reason, "systemerror") == 0 || strcmp(reason, "filtered") == 0))
         reason = by_status;
     if (!reason && enhanced && enhanced[0] == '2')
         reason = "delivered";

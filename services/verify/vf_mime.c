@@ -298,7 +298,9 @@ static void parse_entity(vf_mime *m, const char *s, size_t n, int depth)
             return;
         }
     }
-    add_leaf(m, ctype, headers, hlen, body, (size_t)(end - body));
+    /* A multipart whose delimiter never appears is read as text. */
+    add_leaf(m, strncmp(ctype, "multipart/", 10) == 0 ? "text/plain" : ctype, headers, hlen, body,
+             (size_t)(end - body));
     free(headers);
 }
 
