@@ -273,9 +273,9 @@ static int is_auto_reply(const char *headers)
         vf_mime_header(headers, "X-Auto-Response-Suppress", v, sizeof v))
         return 1;
     if (vf_mime_header(headers, "Subject", v, sizeof v)) {
-        static const char *const prefixes[] = {"auto:",     "automatic reply", "out of office",
-                                               "autoreply", "auto-reply",      "vacation",
-                                               "away from", "abwesenheit",     NULL};
+        static const char *const prefixes[] = {
+            "auto:",      "automatic reply", "out of office", "autoreply",   "auto-reply",
+            "auto reply", "vacation",        "away from",     "abwesenheit", NULL};
         for (const char *const *pf = prefixes; *pf; pf++)
             if (strncasecmp(v, *pf, strlen(*pf)) == 0)
                 return 1;
