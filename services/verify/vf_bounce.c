@@ -376,7 +376,10 @@ int vf_bounce_parse(const char *raw, size_t len, vf_bounce *out)
     if (!m)
         return -1;
     find_original_message_id(out, m);
-    if (vf_mime_find(m, "message/feedback-report")) {
+    char apple[16];
+    if (vf_mime_find(m, "message/feedback-report") ||
+        (vf_mime_header(m->headers, "X-Apple-Unsubscribe", apple, sizeof apple) &&
+         strcasecmp(apple, "true") == 0)) {
         out->kind = VF_BOUNCE_FEEDBACK;
         vf_mime_free(m);
         return 0;
