@@ -125,10 +125,11 @@ static void fill(const char *path, long rows)
             unsigned roll = (unsigned)(next_rand() % 1000);
             int state = 3, code = 250, cat = 0;
             const char *enh = "2.0.0", *text = "OK";
-            if (roll < 30) {
+            if (d >= 5 && d < 15 && roll < 300) {
+                /* Ten corporate domains reject 30% by policy: a cluster to flag. */
+                state = 4, code = 550, enh = "5.7.1", text = "Rejected by policy", cat = 5;
+            } else if (roll < 30) {
                 state = 4, code = 550, enh = "5.1.1", text = "User unknown", cat = 1;
-                if (d >= 5 && d < 15)
-                    enh = "5.7.1", text = "Rejected by policy", cat = 5; /* a cluster */
             } else if (roll < 40) {
                 state = 6, code = 0, enh = "", text = "";
             } else if (roll < 45) {
