@@ -333,8 +333,8 @@ static void queries(const char *path, long rows)
             vf_domain_row *rows_out;
             double a = now_s();
             int64_t to = start_ms + 365 * DAY_MS;
-            if (vf_store_domain_report(store, "org-0", to - periods[p] * DAY_MS, to, 100, &rows_out,
-                                       &n, &err) != XD_OK)
+            if (vf_store_domain_report(store, "org-0", to - periods[p] * DAY_MS, to, 1000,
+                                       &rows_out, &n, &err) != XD_OK)
                 fprintf(stderr, "domain report: %s\n", err.message);
             flagged = 0;
             for (unsigned k = 0; k < n; k++) {
