@@ -68,7 +68,13 @@ static xd_code write_list(snd_buf *out, const char *hname, const char *fname,
 static xd_code write_one(snd_buf *out, const char *hname, const char *fname,
                          const snd_address *a, int smtputf8, xd_err *err)
 {
-    return write_list(out, hname, fname, a, 1, smtputf8, err);
+    snd_buf v;
+    snd_buf_init(&v, 64 * 1024);
+    xd_code rc = snd_hdr_mailbox(&v, fname, a->address, a->display_name, smtputf8, err);
+    if (rc == XD_OK && snd_hdr_write(out, hname, v.data, v.len) != 0)
+        rc = xd_err_field(err, XD_INVALID_ARGUMENT, fname, "%s header line too long", fname);
+    snd_buf_free(&v);
+    return rc;
 }
 
 /* The recipient the opt-out token names. */

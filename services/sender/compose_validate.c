@@ -119,8 +119,8 @@ static xd_code check_files(const char *name, const snd_attachment *f, size_t n, 
         *total += a->len;
         if (*total > SND_MAX_FILES_TOTAL)
             return xd_err_field(err, XD_INVALID_ARGUMENT, field,
-                                "attachments and inline images together exceed %u octets",
-                                SND_MAX_FILES_TOTAL);
+                                "%s: attachments and inline images together exceed %u octets",
+                                field, SND_MAX_FILES_TOTAL);
     }
     return XD_OK;
 }
@@ -204,7 +204,7 @@ xd_code snd_compose_validate(const snd_message *m, xd_err *err)
                             m->n_attachments + m->n_inline_images, SND_MAX_FILES);
     if (m->n_inline_images && !has_html)
         return xd_err_field(err, XD_INVALID_ARGUMENT, "inline_images",
-                            "inline images need an html_body that references them");
+                            "inline_images need an html_body that references them");
     size_t total = 0;
     if ((rc = check_files("attachments", m->attachments, m->n_attachments, 0, &total, err)) !=
             XD_OK ||
@@ -212,7 +212,7 @@ xd_code snd_compose_validate(const snd_message *m, xd_err *err)
                           err)) != XD_OK)
         return rc;
     if (m->n_headers > SND_MAX_CUSTOM_HEADERS)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "headers", "at most %d custom headers",
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "headers", "headers: at most %d custom headers",
                             SND_MAX_CUSTOM_HEADERS);
     char field[XD_ERR_FIELD_MAX];
     for (size_t i = 0; i < m->n_headers; i++) {

@@ -23,7 +23,7 @@
 
 #define ORG    "org-42"
 #define DOMAIN "mail.example.org"
-#define NOW_MS 1795000000000LL /* fixed clock: 2026-11-17 */
+#define NOW_MS 1795000000000LL /* fixed clock: 2026-11-18T11:06:40Z */
 
 static const char SECRET[] = "0123456789abcdef0123456789abcdef-test-secret";
 
