@@ -1,12 +1,12 @@
 /* compose_header.c: header validation, mailboxes, IDN, folding. */
 #include "compose_header.h"
 
-#include <idn2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mime_encode.h"
+#include "xd/address.h"
 #include "xd/util.h"
 
 xd_code snd_hdr_check_value(const char *field, const char *value, size_t max, xd_err *err)
@@ -29,60 +29,18 @@ xd_code snd_hdr_check_value(const char *field, const char *value, size_t max, xd
     return XD_OK;
 }
 
-/* RFC 5322 atext, plus '.' for dot-atom. */
+/* RFC 5322 atext. */
 static int is_atext(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-static int valid_local_part(const char *s, size_t n, int smtputf8)
-{
-    if (n == 0 || n > SND_LOCAL_PART_MAX || s[0] == '.' || s[n - 1] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.' && s[i + 1] == '.')
-            return 0;
-        if (c >= 0x80 && smtputf8)
-            continue;
-        if (c != '.' && !is_atext(c))
-            return 0;
-    }
-    return 1;
-}
-
-/* Checks an ASCII (A-label) domain: labels of [a-z0-9-], 1..63, no leading
- * or trailing '-', at least two labels, total at most 253. */
-static int valid_ascii_domain(const char *d)
-{
-    size_t n = strlen(d), label = 0, labels = 1;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = d[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || d[i - 1] == '-')
-                return 0;
-            if (c == '.')
-                labels++;
-            label = 0;
-            continue;
-        }
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-';
-        if (!ok || (label == 0 && c == '-'))
-            return 0;
-        label++;
-    }
-    return labels >= 2;
-}
-
 xd_code snd_hdr_address(snd_buf *out, const char *field, const char *address, int smtputf8,
                         xd_err *err)
 {
     size_t n = strlen(address);
-    if (xd_has_crlf_nul(address, n))
+    if (!xd_address_header_safe(address, n))
         return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s contains CR or LF", field);
     if (n == 0)
         return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s is empty: give local@domain",
@@ -90,42 +48,26 @@ xd_code snd_hdr_address(snd_buf *out, const char *field, const char *address, in
     if (n > SND_ADDRESS_MAX)
         return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s is %zu octets; at most %d allowed",
                             field, n, SND_ADDRESS_MAX);
-    if (!snd_is_valid_utf8(address, n))
-        return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s is not valid UTF-8", field);
-    const char *at = strrchr(address, '@');
-    if (!at || at == address || at[1] == '\0')
+    /* The suite's one address grammar (RFC 5321 + 6531 + IDNA). */
+    xd_address a;
+    xd_err perr;
+    xd_err_clear(&perr);
+    if (xd_address_parse(address, n, smtputf8 ? 0 : XD_ADDR_ASCII_ONLY, &a, NULL, &perr) !=
+        XD_ADDR_OK)
+        return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s: %s%s", field, perr.message,
+                            smtputf8 ? "" : " (non-ASCII local parts need SMTPUTF8)");
+    /* Mail to people goes to a public domain: refuse single-label names. */
+    if (!a.literal && !strchr(a.domain_ascii, '.'))
         return xd_err_field(err, XD_INVALID_ARGUMENT, field,
-                            "%s \"%s\" is not an address: expected local@domain", field, address);
-    size_t local_len = (size_t)(at - address);
-    if (!valid_local_part(address, local_len, smtputf8))
-        return xd_err_field(err, XD_INVALID_ARGUMENT, field,
-                            "%s has an invalid local part (dot-atom of at most %d octets%s)", field,
-                            SND_LOCAL_PART_MAX,
-                            smtputf8 ? "" : "; non-ASCII needs SMTPUTF8");
-    const char *domain = at + 1;
-    int ascii = snd_is_printable_ascii(domain, strlen(domain));
-    char *alabel = NULL;
-    if (!ascii && !smtputf8) {
-        int rc = idn2_to_ascii_8z(domain, &alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-        if (rc != IDN2_OK)
-            return xd_err_field(err, XD_INVALID_ARGUMENT, field,
-                                "%s has a domain that is not a valid IDN: %s", field,
-                                idn2_strerror(rc));
-    }
-    const char *check = alabel ? alabel : domain;
-    if ((ascii || alabel) && !valid_ascii_domain(check)) {
-        idn2_free(alabel);
-        return xd_err_field(err, XD_INVALID_ARGUMENT, field,
-                            "%s has an invalid domain (labels of letters, digits and '-')",
-                            field);
-    }
-    snd_buf_append(out, address, local_len);
+                            "%s: domain \"%s\" is a single label, not a mail domain", field,
+                            a.domain_ascii);
+    snd_buf_puts(out, a.local);
     snd_buf_putc(out, '@');
-    for (const char *p = check; *p; p++) {
+    const char *dom = smtputf8 ? a.domain_utf8 : a.domain_ascii;
+    for (const char *p = dom; *p; p++) {
         char c = *p;
         snd_buf_putc(out, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
     }
-    idn2_free(alabel);
     return out->overflow ? xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s too long", field)
                          : XD_OK;
 }

@@ -5,7 +5,8 @@
  * octets where the content allows and never over 998.
  *
  * Errors are INVALID_ARGUMENT with err->field set to the field path the
- * caller passes ("to[2].address"). Output goes to caller-owned snd_bufs.
+ * caller passes ("to[2].address"). Addresses are parsed by the suite's shared
+ * grammar (xd/address.h). Output goes to caller-owned snd_bufs.
  * Thread-safety: pure functions.
  */
 #ifndef SND_COMPOSE_HEADER_H

@@ -4,14 +4,13 @@
 verify DNSFILE MSG...    every DKIM-Signature of every MSG must verify with
                          dkimpy, reading keys from DNSFILE ("<name> <TXT>" per
                          line) instead of DNS; prints one line per signature.
-only-sig I MSG OUT       writes MSG keeping only its I-th DKIM-Signature (so
-                         a verifier that stops at the first good signature
-                         checks each one on its own); prints the count.
+split-sigs MSG PREFIX    writes PREFIX.<i> = MSG keeping only its i-th
+                         DKIM-Signature, for each i (so a verifier that stops
+                         at the first good signature checks each one on its
+                         own); prints the count.
 """
 import re
 import sys
-
-import dkim
 
 
 def load_dns(path):
@@ -32,6 +31,8 @@ def split(msg):
 
 
 def verify(dns_path, paths):
+    import dkim  # slow to import: only here
+
     records = load_dns(dns_path)
 
     def dnsfunc(name, timeout=5):
@@ -55,12 +56,13 @@ def verify(dns_path, paths):
     return 0 if ok else 1
 
 
-def only_sig(i, src, dst):
+def split_sigs(src, prefix):
     fields, body = split(open(src, "rb").read())
     sigs = [f for f in fields if f.lower().startswith(b"dkim-signature:")]
     rest = [f for f in fields if not f.lower().startswith(b"dkim-signature:")]
-    with open(dst, "wb") as f:
-        f.write(b"\r\n".join([sigs[i]] + rest) + b"\r\n\r\n" + body)
+    for i, sig in enumerate(sigs):
+        with open(f"{prefix}.{i}", "wb") as f:
+            f.write(b"\r\n".join([sig] + rest) + b"\r\n\r\n" + body)
     print(len(sigs))
     return 0
 
@@ -68,7 +70,7 @@ def only_sig(i, src, dst):
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "verify":
         sys.exit(verify(sys.argv[2], sys.argv[3:]))
-    if len(sys.argv) == 5 and sys.argv[1] == "only-sig":
-        sys.exit(only_sig(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    if len(sys.argv) == 4 and sys.argv[1] == "split-sigs":
+        sys.exit(split_sigs(sys.argv[2], sys.argv[3]))
     print(__doc__, file=sys.stderr)
     sys.exit(2)
