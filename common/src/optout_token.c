@@ -3,7 +3,9 @@
 
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +65,35 @@ static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t o
     return (long)o;
 }
 
+/* HMAC fetched once: OpenSSL 3's one-shot HMAC() fetches the algorithms
+ * from a locked table on every call. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 static int compute_mac(const void *secret, size_t secret_len, const unsigned char *payload,
                        size_t n, unsigned char mac[MAC_LEN])
 {
-    unsigned char buf[sizeof(MAC_PREFIX) + PAYLOAD_MAX];
-    size_t pl = sizeof(MAC_PREFIX) - 1;
-    memcpy(buf, MAC_PREFIX, pl);
-    memcpy(buf + pl, payload, n);
-    unsigned int len = 0;
-    return HMAC(EVP_sha256(), secret, (int)secret_len, buf, pl + n, mac, &len) && len == MAC_LEN
-               ? 0
-               : -1;
+    pthread_once(&hmac_once, fetch_hmac);
+    if (!hmac_alg)
+        return -1;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+    size_t len = 0;
+    int ok = ctx && EVP_MAC_init(ctx, secret, secret_len, params) == 1 &&
+             EVP_MAC_update(ctx, (const unsigned char *)MAC_PREFIX, sizeof(MAC_PREFIX) - 1) == 1 &&
+             EVP_MAC_update(ctx, payload, n) == 1 && EVP_MAC_final(ctx, mac, &len, MAC_LEN) == 1 &&
+             len == MAC_LEN;
+    EVP_MAC_CTX_free(ctx);
+    return ok ? 0 : -1;
 }
 
 static xd_code check_claim(const char *name, const char *v, size_t max, int may_be_empty,
@@ -104,7 +124,8 @@ xd_code xd_optout_token_make(const void *secret, size_t secret_len, const xd_opt
         (rc = check_claim("category", c->category, XD_OPTOUT_CATEGORY_MAX, 1, err)) != XD_OK)
         return rc;
     if (c->scope != XD_OPTOUT_SCOPE_ORG && c->scope != XD_OPTOUT_SCOPE_CATEGORY)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "scope", "opt-out scope must be ORG or CATEGORY");
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "scope",
+                            "opt-out scope must be ORG or CATEGORY");
     if (c->scope == XD_OPTOUT_SCOPE_CATEGORY && c->category[0] == '\0')
         return xd_err_field(err, XD_INVALID_ARGUMENT, "category",
                             "opt-out scope CATEGORY needs a category");
@@ -170,14 +191,16 @@ xd_code xd_optout_token_verify(const void *secret, size_t secret_len, const char
         take_field(&p, end, scope, sizeof scope, 0) ||
         take_field(&p, end, c.category, sizeof c.category, 0) ||
         take_field(&p, end, expiry, sizeof expiry, 1))
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "token", "opt-out token payload is malformed");
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "token",
+                            "opt-out token payload is malformed");
     c.scope = strcmp(scope, "org") == 0        ? XD_OPTOUT_SCOPE_ORG
               : strcmp(scope, "category") == 0 ? XD_OPTOUT_SCOPE_CATEGORY
                                                : XD_OPTOUT_SCOPE_UNSPECIFIED;
     char *e = NULL;
     c.expires_at_s = strtoll(expiry, &e, 10);
     if (c.scope == XD_OPTOUT_SCOPE_UNSPECIFIED || !e || *e || c.expires_at_s <= 0)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "token", "opt-out token payload is malformed");
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "token",
+                            "opt-out token payload is malformed");
     if (now_s > c.expires_at_s)
         return xd_err_field(err, XD_FAILED_PRECONDITION, "token",
                             "opt-out token expired at %" PRId64, c.expires_at_s);

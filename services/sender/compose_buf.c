@@ -51,6 +51,14 @@ static int reserve(snd_buf *b, size_t n)
     return 0;
 }
 
+int snd_buf_reserve(snd_buf *b, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return -1;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int snd_buf_append(snd_buf *b, const void *data, size_t n)
 {
     if (reserve(b, n) != 0)
@@ -67,14 +75,24 @@ int snd_buf_puts(snd_buf *b, const char *s)
     return snd_buf_append(b, s, strlen(s));
 }
 
-int snd_buf_putc(snd_buf *b, char c)
-{
-    return snd_buf_append(b, &c, 1);
-}
-
 int snd_buf_printf(snd_buf *b, const char *fmt, ...)
 {
     va_list ap;
+    /* One pass when it fits the room already there (the common case);
+     * make some room first so fresh buffers take this path too. */
+    if (!b->overflow && b->cap < b->len + 256 && b->max - b->len >= 256)
+        snd_buf_reserve(b, 256);
+    if (!b->overflow && b->data && b->cap > b->len + 1) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->data + b->len, room, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room && (size_t)n <= b->max - b->len) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        b->data[b->len] = '\0';
+    }
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);

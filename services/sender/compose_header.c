@@ -16,8 +16,8 @@ xd_code snd_hdr_check_value(const char *field, const char *value, size_t max, xd
         return xd_err_field(err, XD_INVALID_ARGUMENT, field,
                             "%s contains CR or LF: header values must be one line", field);
     if (n > max)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s is %zu octets; at most %zu allowed",
-                            field, n, max);
+        return xd_err_field(err, XD_INVALID_ARGUMENT, field,
+                            "%s is %zu octets; at most %zu allowed", field, n, max);
     if (!snd_is_valid_utf8(value, n))
         return xd_err_field(err, XD_INVALID_ARGUMENT, field, "%s is not valid UTF-8", field);
     for (size_t i = 0; i < n; i++) {

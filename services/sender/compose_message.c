@@ -65,8 +65,8 @@ static xd_code write_list(snd_buf *out, const char *hname, const char *fname,
     return rc;
 }
 
-static xd_code write_one(snd_buf *out, const char *hname, const char *fname,
-                         const snd_address *a, int smtputf8, xd_err *err)
+static xd_code write_one(snd_buf *out, const char *hname, const char *fname, const snd_address *a,
+                         int smtputf8, xd_err *err)
 {
     snd_buf v;
     snd_buf_init(&v, 64 * 1024);
@@ -99,9 +99,8 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
     if (o->sender && o->sender->address && strcasecmp(o->sender->address, m->from.address) != 0 &&
         (rc = write_one(out, "Sender", "sender", o->sender, u8, err)) != XD_OK)
         return rc;
-    if (m->n_reply_to &&
-        (rc = write_list(out, "Reply-To", "reply_to", m->reply_to, m->n_reply_to, u8, err)) !=
-            XD_OK)
+    if (m->n_reply_to && (rc = write_list(out, "Reply-To", "reply_to", m->reply_to, m->n_reply_to,
+                                          u8, err)) != XD_OK)
         return rc;
     if (!m->shared) {
         /* Per-recipient copy: To names only this recipient. */
@@ -110,9 +109,8 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
         if (m->n_to)
             rc = write_list(out, "To", "to", m->to, m->n_to, u8, err);
         else
-            rc = snd_hdr_write(out, "To", "undisclosed-recipients:;", 24) == 0
-                     ? XD_OK
-                     : XD_INTERNAL;
+            rc =
+                snd_hdr_write(out, "To", "undisclosed-recipients:;", 24) == 0 ? XD_OK : XD_INTERNAL;
         if (rc == XD_OK && m->n_cc)
             rc = write_list(out, "Cc", "cc", m->cc, m->n_cc, u8, err);
     }
@@ -193,8 +191,9 @@ xd_code snd_compose(const snd_message *m, const snd_compose_opts *o, snd_buf *ou
     rc = snd_hdr_address(&wire, "recipient", tr->address, 1, err);
     snd_optout_links links;
     if (rc == XD_OK)
-        rc = snd_optout_links_make(o->optout, m->org_id, wire.data, m->category == SND_CATEGORY_MARKETING,
-                                   m->module, o->date_ms, &links, err);
+        rc = snd_optout_links_make(o->optout, m->org_id, wire.data,
+                                   m->category == SND_CATEGORY_MARKETING, m->module, o->date_ms,
+                                   &links, err);
     snd_buf_free(&wire);
     if (rc != XD_OK)
         return rc;
@@ -222,6 +221,7 @@ xd_code snd_compose_signed(const snd_message *m, const snd_compose_opts *o,
 {
     snd_buf msg;
     snd_buf_init(&msg, SND_MAX_MESSAGE);
+    snd_buf_reserve(&msg, 16 * 1024);
     xd_code rc = snd_compose(m, o, &msg, err);
     for (size_t i = 0; rc == XD_OK && i < n_signers; i++) {
         snd_dkim_signer s = signers[i];

@@ -70,9 +70,9 @@ typedef enum snd_category {
 /* The organization's banner (per organization, optionally per module),
  * placed at the top of both the text and the HTML part. */
 typedef struct snd_banner {
-    const char *html;       /* HTML block; NULL = none */
-    const char *text;       /* its text-part form; NULL = image alt or nothing */
-    const void *image;      /* image banner bytes; NULL = none */
+    const char *html;  /* HTML block; NULL = none */
+    const char *text;  /* its text-part form; NULL = image alt or nothing */
+    const void *image; /* image banner bytes; NULL = none */
     size_t image_len;
     const char *image_type; /* "image/png" */
     const char *image_alt;  /* alt text */
@@ -109,10 +109,10 @@ typedef struct snd_compose_opts {
     /* The copy's recipient (per-recipient mode: To shows only it; shared
      * mode: whose token the opt-out link carries; NULL = first To/Cc). */
     const snd_address *recipient;
-    int64_t date_ms;          /* Date: (and DKIM t=) */
-    int smtputf8;             /* the next hop offered SMTPUTF8 */
-    const snd_address *sender; /* Sender: written when set and not From */
-    const snd_banner *banner;  /* NULL = none */
+    int64_t date_ms;                 /* Date: (and DKIM t=) */
+    int smtputf8;                    /* the next hop offered SMTPUTF8 */
+    const snd_address *sender;       /* Sender: written when set and not From */
+    const snd_banner *banner;        /* NULL = none */
     const snd_optout_config *optout; /* required */
 } snd_compose_opts;
 

@@ -23,8 +23,9 @@ static const char *find_ci(const char *hay, const char *needle, int last)
 {
     size_t n = strlen(needle);
     const char *found = NULL;
+    char lo = needle[0], up = (lo >= 'a' && lo <= 'z') ? (char)(lo - 32) : lo;
     for (const char *p = hay; *p; p++) {
-        if (strncasecmp(p, needle, n) == 0) {
+        if ((*p == lo || *p == up) && strncasecmp(p, needle, n) == 0) {
             found = p;
             if (!last)
                 break;
@@ -44,8 +45,8 @@ static void build_text(body_ctx *c, const char *url)
     snd_mime_crlf_normalize(&c->text, c->m->text_body, strlen(c->m->text_body));
     if (c->text.len < 2 || memcmp(c->text.data + c->text.len - 2, "\r\n", 2) != 0)
         snd_buf_puts(&c->text, "\r\n");
-    snd_buf_printf(&c->text, "\r\n--\r\nTo stop receiving these emails, unsubscribe here:\r\n%s\r\n",
-                   url);
+    snd_buf_printf(&c->text,
+                   "\r\n--\r\nTo stop receiving these emails, unsubscribe here:\r\n%s\r\n", url);
 }
 
 static void build_html(body_ctx *c, const char *url)

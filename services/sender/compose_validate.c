@@ -11,8 +11,8 @@
 
 /* Headers a module may set; everything else is ours (or forbidden). */
 static const char *const ALLOWED_HEADERS[] = {
-    "X-Campaign-Id", "X-Entity-Ref-Id", "X-XenDirect-Module", "X-XenDirect-Ref", "Precedence",
-    "Auto-Submitted", "Keywords",       "Comments",           "References",       "In-Reply-To",
+    "X-Campaign-Id",  "X-Entity-Ref-Id", "X-XenDirect-Module", "X-XenDirect-Ref", "Precedence",
+    "Auto-Submitted", "Keywords",        "Comments",           "References",      "In-Reply-To",
 };
 
 int snd_custom_header_allowed(const char *name)
@@ -152,8 +152,7 @@ static xd_code check_ids(const snd_message *m, xd_err *err)
                             SND_MAX_MODULE);
     for (size_t i = 0; i < n; i++) {
         char c = mod[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return xd_err_field(err, XD_INVALID_ARGUMENT, "module",
                                 "module may contain only a-z, 0-9, '.', '_' and '-'");
     }
@@ -208,12 +207,12 @@ xd_code snd_compose_validate(const snd_message *m, xd_err *err)
     size_t total = 0;
     if ((rc = check_files("attachments", m->attachments, m->n_attachments, 0, &total, err)) !=
             XD_OK ||
-        (rc = check_files("inline_images", m->inline_images, m->n_inline_images, 1, &total,
-                          err)) != XD_OK)
+        (rc = check_files("inline_images", m->inline_images, m->n_inline_images, 1, &total, err)) !=
+            XD_OK)
         return rc;
     if (m->n_headers > SND_MAX_CUSTOM_HEADERS)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "headers", "headers: at most %d custom headers",
-                            SND_MAX_CUSTOM_HEADERS);
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "headers",
+                            "headers: at most %d custom headers", SND_MAX_CUSTOM_HEADERS);
     char field[XD_ERR_FIELD_MAX];
     for (size_t i = 0; i < m->n_headers; i++) {
         const snd_custom_header *h = &m->headers[i];

@@ -24,8 +24,8 @@ typedef struct snd_hfield {
 /* Splits a CRLF message into at most max fields and the body (after the
  * empty line). Returns the number of fields, or -1 when the header block is
  * malformed (a line without a colon, a bare LF, more than max fields). */
-int snd_dkim_split(const char *msg, size_t len, snd_hfield *fields, int max,
-                   const char **body, size_t *body_len);
+int snd_dkim_split(const char *msg, size_t len, snd_hfield *fields, int max, const char **body,
+                   size_t *body_len);
 
 /* "name:value\r\n" in relaxed form (3.4.2): name lower-cased, folding
  * removed, WSP runs as one SP, WSP around the colon and at the end removed. */

@@ -103,8 +103,8 @@ static void make_aad(const snd_dkim_key_info *k, char *aad, size_t size)
 }
 
 /* Seals PEM text; out gets nonce || ciphertext || tag. */
-static int seal(const unsigned char master[32], const char *aad, const unsigned char *pt,
-                size_t n, unsigned char *out, size_t *out_len)
+static int seal(const unsigned char master[32], const char *aad, const unsigned char *pt, size_t n,
+                unsigned char *out, size_t *out_len)
 {
     int ok = 0, len = 0, fin = 0;
     unsigned char *nonce = out, *ct = out + NONCE_LEN;
@@ -112,7 +112,8 @@ static int seal(const unsigned char master[32], const char *aad, const unsigned 
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, nonce) == 1 &&
         EVP_EncryptUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-        EVP_EncryptUpdate(c, ct, &len, pt, (int)n) == 1 && EVP_EncryptFinal_ex(c, ct + len, &fin) == 1 &&
+        EVP_EncryptUpdate(c, ct, &len, pt, (int)n) == 1 &&
+        EVP_EncryptFinal_ex(c, ct + len, &fin) == 1 &&
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, ct + len + fin) == 1) {
         *out_len = NONCE_LEN + (size_t)(len + fin) + TAG_LEN;
         ok = 1;
@@ -132,8 +133,8 @@ static int unseal(const unsigned char master[32], const char *aad, const unsigne
     if (c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, in) == 1 &&
         EVP_DecryptUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
         EVP_DecryptUpdate(c, pt, &len, in + NONCE_LEN, (int)ct_len) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-                            (void *)(in + NONCE_LEN + ct_len)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(in + NONCE_LEN + ct_len)) ==
+            1 &&
         EVP_DecryptFinal_ex(c, pt + len, &fin) == 1) {
         *pt_len = (size_t)(len + fin);
         ok = 1;
@@ -294,8 +295,8 @@ static int find_key(snd_keystore *ks, const char *where, const char *org, const 
     return found;
 }
 
-#define WHERE_BY_STATE                                                                            \
-    "org_id = ?1 AND domain = ?2 AND algorithm = ?3 AND state = ?4 ORDER BY created_at_ms DESC " \
+#define WHERE_BY_STATE                                                                             \
+    "org_id = ?1 AND domain = ?2 AND algorithm = ?3 AND state = ?4 ORDER BY created_at_ms DESC "   \
     "LIMIT 1"
 #define WHERE_BY_SELECTOR "org_id = ?1 AND domain = ?2 AND selector = ?3 AND ?4 = ?4"
 
@@ -427,12 +428,12 @@ static xd_code create_locked(snd_keystore *ks, const char *org, const char *doma
                 break;
         }
     }
-    int has_active = find_key(ks, WHERE_BY_STATE, org, domain, NULL, alg, SND_KEY_ACTIVE, &other,
-                              err);
+    int has_active =
+        find_key(ks, WHERE_BY_STATE, org, domain, NULL, alg, SND_KEY_ACTIVE, &other, err);
     if (has_active < 0)
         return err->code;
-    int has_pending = find_key(ks, WHERE_BY_STATE, org, domain, NULL, alg, SND_KEY_PENDING,
-                               &other, err);
+    int has_pending =
+        find_key(ks, WHERE_BY_STATE, org, domain, NULL, alg, SND_KEY_PENDING, &other, err);
     if (has_pending < 0)
         return err->code;
     if (has_active && has_pending)
@@ -457,8 +458,8 @@ xd_code snd_keystore_open(const char *path, const unsigned char master[32], cons
     snd_keystore *ks = calloc(1, sizeof *ks);
     if (!ks)
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
-    xd_code rc = xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &ks->db,
-                            err);
+    xd_code rc =
+        xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &ks->db, err);
     if (rc != XD_OK) {
         free(ks);
         return rc;
@@ -482,17 +483,17 @@ void snd_keystore_close(snd_keystore *ks)
 
 /* Runs fn inside the lock and an IMMEDIATE transaction. */
 #define WITH_TX(ks, err, ...)                                                                      \
-    do {                                                                                          \
-        pthread_mutex_lock(&(ks)->mu);                                                            \
-        rc = xd_db_begin((ks)->db, err);                                                          \
-        if (rc == XD_OK) {                                                                        \
-            __VA_ARGS__;                                                                          \
-            if (rc == XD_OK)                                                                      \
-                rc = xd_db_commit((ks)->db, err);                                                 \
-            if (rc != XD_OK)                                                                      \
-                xd_db_rollback((ks)->db);                                                         \
-        }                                                                                         \
-        pthread_mutex_unlock(&(ks)->mu);                                                          \
+    do {                                                                                           \
+        pthread_mutex_lock(&(ks)->mu);                                                             \
+        rc = xd_db_begin((ks)->db, err);                                                           \
+        if (rc == XD_OK) {                                                                         \
+            __VA_ARGS__;                                                                           \
+            if (rc == XD_OK)                                                                       \
+                rc = xd_db_commit((ks)->db, err);                                                  \
+            if (rc != XD_OK)                                                                       \
+                xd_db_rollback((ks)->db);                                                          \
+        }                                                                                          \
+        pthread_mutex_unlock(&(ks)->mu);                                                           \
     } while (0)
 
 xd_code snd_dkim_create(snd_keystore *ks, const char *org_id, const char *domain,
@@ -512,8 +513,8 @@ xd_code snd_dkim_create(snd_keystore *ks, const char *org_id, const char *domain
     return rc;
 }
 
-xd_code snd_dkim_list(snd_keystore *ks, const char *org_id, const char *domain,
-                      int include_retired, snd_dkim_key_info **out, size_t *n, xd_err *err)
+xd_code snd_dkim_list(snd_keystore *ks, const char *org_id, const char *domain, int include_retired,
+                      snd_dkim_key_info **out, size_t *n, xd_err *err)
 {
     char dom[254] = "";
     if (domain && domain[0]) {
@@ -583,8 +584,7 @@ xd_code snd_dkim_rotate_start(snd_keystore *ks, const char *org_id, const char *
                                     "(CreateDkimKey)",
                                     dom);
         if (rc == XD_OK) {
-            f = find_key(ks, WHERE_BY_STATE, org_id, dom, NULL, alg, SND_KEY_PENDING, pending,
-                         err);
+            f = find_key(ks, WHERE_BY_STATE, org_id, dom, NULL, alg, SND_KEY_PENDING, pending, err);
             if (f < 0)
                 rc = err->code;
             else if (f == 1 && sel[0] && strcmp(sel, pending->selector) != 0)
@@ -605,12 +605,12 @@ static xd_code set_state(snd_keystore *ks, const char *key_id, snd_key_state sta
                          xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(
-        ks->db,
-        state == SND_KEY_ACTIVE
-            ? "UPDATE dkim_keys SET state = 1, activated_at_ms = ?2 WHERE key_id = ?1"
-            : "UPDATE dkim_keys SET state = 3, retired_at_ms = ?2 WHERE key_id = ?1",
-        &st, err);
+    xd_code rc =
+        xd_db_prepare(ks->db,
+                      state == SND_KEY_ACTIVE
+                          ? "UPDATE dkim_keys SET state = 1, activated_at_ms = ?2 WHERE key_id = ?1"
+                          : "UPDATE dkim_keys SET state = 3, retired_at_ms = ?2 WHERE key_id = ?1",
+                      &st, err);
     if (rc != XD_OK)
         return rc;
     sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
@@ -635,8 +635,8 @@ xd_code snd_dkim_rotate_promote(snd_keystore *ks, const char *org_id, const char
         snd_dkim_key_info pend, old;
         int fp = find_key(ks, WHERE_BY_STATE, org_id, dom, NULL, alg, SND_KEY_PENDING, &pend, err);
         int fa = fp < 0 ? -1
-                        : find_key(ks, WHERE_BY_STATE, org_id, dom, NULL, alg, SND_KEY_ACTIVE,
-                                   &old, err);
+                        : find_key(ks, WHERE_BY_STATE, org_id, dom, NULL, alg, SND_KEY_ACTIVE, &old,
+                                   err);
         int64_t now = xd_clock_now_ms(ks->clock);
         if (fp < 0 || fa < 0)
             rc = err->code;
@@ -664,8 +664,7 @@ xd_code snd_dkim_rotate_promote(snd_keystore *ks, const char *org_id, const char
 }
 
 xd_code snd_dkim_load_active(snd_keystore *ks, const char *org_id, const char *domain,
-                             snd_dkim_key_info info[2], EVP_PKEY *keys[2], size_t *n,
-                             xd_err *err)
+                             snd_dkim_key_info info[2], EVP_PKEY *keys[2], size_t *n, xd_err *err)
 {
     char dom[254];
     xd_code rc = snd_dkim_normalize_domain(domain, dom, err);

@@ -38,7 +38,7 @@ typedef enum snd_key_state {
 typedef struct snd_dkim_key_info {
     char key_id[33];
     char org_id[129];
-    char domain[254];  /* A-labels, lower case */
+    char domain[254]; /* A-labels, lower case */
     char selector[64];
     snd_dkim_alg alg;
     int bits;
@@ -72,8 +72,8 @@ xd_code snd_dkim_create(snd_keystore *ks, const char *org_id, const char *domain
 
 /* The organization's keys (optionally one domain; retired only when asked),
  * newest first. *out is malloc'd (may be NULL when *n is 0). */
-xd_code snd_dkim_list(snd_keystore *ks, const char *org_id, const char *domain,
-                      int include_retired, snd_dkim_key_info **out, size_t *n, xd_err *err);
+xd_code snd_dkim_list(snd_keystore *ks, const char *org_id, const char *domain, int include_retired,
+                      snd_dkim_key_info **out, size_t *n, xd_err *err);
 
 /* Rotation step 1: a PENDING key next to the ACTIVE one (same algorithm;
  * bits 0 = the active key's). Returns both. A pending key that already
@@ -90,8 +90,7 @@ xd_code snd_dkim_rotate_promote(snd_keystore *ks, const char *org_id, const char
 /* The active keys of (org, domain), at most one per algorithm (RSA first):
  * fills up to 2 infos and unsealed keys; *n = how many. */
 xd_code snd_dkim_load_active(snd_keystore *ks, const char *org_id, const char *domain,
-                             snd_dkim_key_info info[2], EVP_PKEY *keys[2], size_t *n,
-                             xd_err *err);
+                             snd_dkim_key_info info[2], EVP_PKEY *keys[2], size_t *n, xd_err *err);
 
 /* Splits a TXT value into strings of at most 255 octets; returns how many
  * (chunks[i] are NUL-terminated copies), or -1 when over max_chunks. */

@@ -29,17 +29,17 @@ typedef enum snd_dkim_alg {
 
 typedef struct snd_dkim_signer {
     snd_dkim_alg alg;
-    EVP_PKEY *pkey;         /* borrowed; RSA for rsa-sha256, ED25519 for ed25519 */
-    const char *domain;     /* d= (A-labels) */
-    const char *selector;   /* s= */
-    const char *identity;   /* i=; NULL = omitted */
-    int include_q;          /* adds q=dns/txt */
-    int64_t timestamp;      /* t= Unix seconds; < 0 = omitted */
-    int64_t expire;         /* x= Unix seconds; 0 = omitted */
+    EVP_PKEY *pkey;             /* borrowed; RSA for rsa-sha256, ED25519 for ed25519 */
+    const char *domain;         /* d= (A-labels) */
+    const char *selector;       /* s= */
+    const char *identity;       /* i=; NULL = omitted */
+    int include_q;              /* adds q=dns/txt */
+    int64_t timestamp;          /* t= Unix seconds; < 0 = omitted */
+    int64_t expire;             /* x= Unix seconds; 0 = omitted */
     const char *const *headers; /* h= names, in order, as written */
     size_t n_headers;
-    const char *h_sep;      /* separator in h=; NULL = ":" */
-    int simple;             /* c=simple/simple (tests); default relaxed/relaxed */
+    const char *h_sep; /* separator in h=; NULL = ":" */
+    int simple;        /* c=simple/simple (tests); default relaxed/relaxed */
 } snd_dkim_signer;
 
 /* The h= list the composer signs: every header the issue names, Sender and

@@ -94,14 +94,13 @@ static xd_code h_create(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
         note_field(call, err);
         return rc;
     }
-    XD_INFO("dkim key %s for %s selector %s (%s, %d bits) state %d", k.key_id, k.domain,
-            k.selector, alg == SND_DKIM_RSA_SHA256 ? "rsa" : "ed25519", k.bits, k.state);
+    XD_INFO("dkim key %s for %s selector %s (%s, %d bits) state %d", k.key_id, k.domain, k.selector,
+            alg == SND_DKIM_RSA_SHA256 ? "rsa" : "ed25519", k.bits, k.state);
     rep->key = snd_dkim_key_to_proto(xd_call_arena(call), &k);
     return XD_OK;
 }
 
-static xd_code h_list(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
-                      xd_err *err)
+static xd_code h_list(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
 {
     const Xd__ListDkimKeysRequest *req = (const Xd__ListDkimKeysRequest *)in;
     Xd__ListDkimKeysReply *rep = (Xd__ListDkimKeysReply *)out;

@@ -1,6 +1,7 @@
 /* mime_encode.c: base64, quoted-printable, encoded words (see mime_encode.h). */
 #include "mime_encode.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -229,6 +230,15 @@ int snd_is_valid_utf8(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        /* ASCII fast path, 8 octets at a time. */
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned c = p[i];
         size_t l;
         unsigned cp;

@@ -24,16 +24,17 @@ xd_code snd_optout_config_check(const snd_optout_config *cfg, xd_err *err)
         return xd_err_field(err, XD_INVALID_ARGUMENT, "optout.secret",
                             "optout.secret must be at least %d octets", XD_OPTOUT_SECRET_MIN);
     if (!cfg->base_url || strncmp(cfg->base_url, "https://", 8) != 0 ||
-        strlen(cfg->base_url) > 256 || strlen(cfg->base_url) < 9 || !safe_link_text(cfg->base_url) ||
-        strchr(cfg->base_url, '?') || strchr(cfg->base_url, '#'))
+        strlen(cfg->base_url) > 256 || strlen(cfg->base_url) < 9 ||
+        !safe_link_text(cfg->base_url) || strchr(cfg->base_url, '?') || strchr(cfg->base_url, '#'))
         return xd_err_field(err, XD_INVALID_ARGUMENT, "optout.base_url",
                             "optout.base_url must be an https:// URL without query, at most 256 "
                             "octets (RFC 8058 needs HTTPS)");
     const char *at = cfg->mailto ? strchr(cfg->mailto, '@') : NULL;
     if (!at || at == cfg->mailto || !at[1] || strlen(cfg->mailto) > 254 ||
         !safe_link_text(cfg->mailto) || strchr(cfg->mailto, '?'))
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "optout.mailto",
-                            "optout.mailto must be a plain address such as unsubscribe@example.org");
+        return xd_err_field(
+            err, XD_INVALID_ARGUMENT, "optout.mailto",
+            "optout.mailto must be a plain address such as unsubscribe@example.org");
     return XD_OK;
 }
 
@@ -55,8 +56,7 @@ xd_code snd_optout_links_make(const snd_optout_config *cfg, const char *org_id,
     if (!marketing)
         strcpy(c.category, module);
     c.expires_at_s = (now_ms + (cfg->ttl_ms > 0 ? cfg->ttl_ms : DEFAULT_TTL_MS)) / 1000;
-    rc = xd_optout_token_make(cfg->secret, cfg->secret_len, &c, out->token, sizeof out->token,
-                              err);
+    rc = xd_optout_token_make(cfg->secret, cfg->secret_len, &c, out->token, sizeof out->token, err);
     if (rc != XD_OK)
         return rc;
     snprintf(out->url, sizeof out->url, "%s?t=%s", cfg->base_url, out->token);

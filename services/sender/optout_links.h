@@ -19,7 +19,7 @@
 #include "xd/status.h"
 
 typedef struct snd_optout_config {
-    const void *secret;   /* HMAC key (>= XD_OPTOUT_SECRET_MIN octets) */
+    const void *secret; /* HMAC key (>= XD_OPTOUT_SECRET_MIN octets) */
     size_t secret_len;
     const char *base_url; /* "https://mail.example.org/unsubscribe": ?t=<token> is added */
     const char *mailto;   /* "unsubscribe@mail.example.org" */

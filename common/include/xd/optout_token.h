@@ -23,11 +23,11 @@
 #include <stdint.h>
 #include "xd/status.h"
 
-#define XD_OPTOUT_ORG_MAX        128 /* octets, without NUL */
-#define XD_OPTOUT_RECIPIENT_MAX  254
-#define XD_OPTOUT_CATEGORY_MAX   64
-#define XD_OPTOUT_TOKEN_MAX      1024 /* buffer size that always fits a token */
-#define XD_OPTOUT_SECRET_MIN     32   /* octets of secret at least */
+#define XD_OPTOUT_ORG_MAX       128 /* octets, without NUL */
+#define XD_OPTOUT_RECIPIENT_MAX 254
+#define XD_OPTOUT_CATEGORY_MAX  64
+#define XD_OPTOUT_TOKEN_MAX     1024 /* buffer size that always fits a token */
+#define XD_OPTOUT_SECRET_MIN    32   /* octets of secret at least */
 
 typedef enum xd_optout_scope {
     XD_OPTOUT_SCOPE_UNSPECIFIED = 0,

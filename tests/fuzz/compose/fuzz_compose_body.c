@@ -26,12 +26,30 @@ static void check(int ok, const char *what)
 /* Header names the composer may write; anything else means injection. */
 static int known_field(const char *name, size_t n)
 {
-    static const char *const KNOWN[] = {
-        "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID",
-        "MIME-Version", "List-Unsubscribe", "List-Unsubscribe-Post", "Content-Type",
-        "Content-Transfer-Encoding", "DKIM-Signature", "Keywords", "X-Campaign-Id",
-        "X-Entity-Ref-Id", "X-XenDirect-Module", "X-XenDirect-Ref", "Precedence",
-        "Auto-Submitted", "Comments", "References", "In-Reply-To"};
+    static const char *const KNOWN[] = {"From",
+                                        "Sender",
+                                        "Reply-To",
+                                        "To",
+                                        "Cc",
+                                        "Subject",
+                                        "Date",
+                                        "Message-ID",
+                                        "MIME-Version",
+                                        "List-Unsubscribe",
+                                        "List-Unsubscribe-Post",
+                                        "Content-Type",
+                                        "Content-Transfer-Encoding",
+                                        "DKIM-Signature",
+                                        "Keywords",
+                                        "X-Campaign-Id",
+                                        "X-Entity-Ref-Id",
+                                        "X-XenDirect-Module",
+                                        "X-XenDirect-Ref",
+                                        "Precedence",
+                                        "Auto-Submitted",
+                                        "Comments",
+                                        "References",
+                                        "In-Reply-To"};
     for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
         if (strlen(KNOWN[i]) == n && strncasecmp(name, KNOWN[i], n) == 0)
             return 1;
@@ -128,8 +146,8 @@ int snd_fuzz_compose_one(const uint8_t *data, size_t size)
     m.n_attachments = (flags & 4) ? 1 : 0;
     m.category = (flags & 8) ? SND_CATEGORY_MARKETING : SND_CATEGORY_TRANSACTIONAL;
     m.shared = flags & 1;
-    snd_optout_config optout = {SECRET, sizeof SECRET - 1, "https://u.example/u",
-                                "unsub@u.example", 0};
+    snd_optout_config optout = {SECRET, sizeof SECRET - 1, "https://u.example/u", "unsub@u.example",
+                                0};
     snd_banner banner = {.html = field[6], .text = field[0]};
     snd_compose_opts o = {.message_id = "fuzz1",
                           .recipient_id = m.shared ? NULL : "r1",
@@ -138,8 +156,10 @@ int snd_fuzz_compose_one(const uint8_t *data, size_t size)
                           .smtputf8 = (flags & 2) != 0,
                           .banner = (flags & 16) ? &banner : NULL,
                           .optout = &optout};
-    snd_dkim_signer signer = {.alg = SND_DKIM_ED25519_SHA256, .pkey = fuzz_key(),
-                              .domain = "y.example", .selector = "fz"};
+    snd_dkim_signer signer = {.alg = SND_DKIM_ED25519_SHA256,
+                              .pkey = fuzz_key(),
+                              .domain = "y.example",
+                              .selector = "fz"};
     snd_buf out;
     snd_buf_init(&out, 0);
     xd_err err;

@@ -25,7 +25,7 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap, uint32_t *rng)
 {
     static const uint8_t specials[] = {'\r', '\n', 0, ':', ' ', '=', '?', 0xc3, 0xff, '"', '<'};
     int ops = 1 + (int)(lcg(rng) % 4);
-    for (int k = 0; k < ops && *n > 0; k++) {
+    for (int k = 0; k<ops && * n> 0; k++) {
         size_t at = lcg(rng) % *n;
         switch (lcg(rng) % 4) {
         case 0:

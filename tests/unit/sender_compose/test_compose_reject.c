@@ -35,8 +35,12 @@ static snd_message good(void)
 /* Composes m and expects INVALID_ARGUMENT on field, and no output. */
 static void expect_field(const snd_message *m, int smtputf8, const char *field)
 {
-    snd_compose_opts o = {.message_id = "m1", .recipient_id = "r1", .recipient = &m->to[0],
-                          .date_ms = 1795000000000LL, .optout = &OPTOUT, .smtputf8 = smtputf8};
+    snd_compose_opts o = {.message_id = "m1",
+                          .recipient_id = "r1",
+                          .recipient = &m->to[0],
+                          .date_ms = 1795000000000LL,
+                          .optout = &OPTOUT,
+                          .smtputf8 = smtputf8};
     if (m->n_to == 0)
         o.recipient = &TO[0];
     snd_buf out;
@@ -56,8 +60,11 @@ static void test_good_composes(void **state)
 {
     (void)state;
     snd_message m = good();
-    snd_compose_opts o = {.message_id = "m1", .recipient_id = "r1", .recipient = &TO[0],
-                          .date_ms = 1795000000000LL, .optout = &OPTOUT};
+    snd_compose_opts o = {.message_id = "m1",
+                          .recipient_id = "r1",
+                          .recipient = &TO[0],
+                          .date_ms = 1795000000000LL,
+                          .optout = &OPTOUT};
     snd_buf out;
     snd_buf_init(&out, 0);
     xd_err err;
@@ -182,13 +189,11 @@ static void test_oversize(void **state)
     m.n_attachments = 21;
     expect_field(&m, 0, "attachments");
     static char fake; /* the size is checked before any byte is read */
-    files[0] = (snd_attachment){"f.bin", "application/octet-stream", NULL, &fake,
-                                SND_MAX_FILE + 1};
+    files[0] = (snd_attachment){"f.bin", "application/octet-stream", NULL, &fake, SND_MAX_FILE + 1};
     m.n_attachments = 1;
     expect_field(&m, 0, "attachments[0].content");
     for (int i = 0; i < 3; i++)
-        files[i] = (snd_attachment){"f.bin", "application/octet-stream", NULL, &fake,
-                                    SND_MAX_FILE};
+        files[i] = (snd_attachment){"f.bin", "application/octet-stream", NULL, &fake, SND_MAX_FILE};
     m.n_attachments = 3;
     expect_field(&m, 0, "attachments[2].content");
     m = good();
@@ -206,9 +211,10 @@ static void test_malformed(void **state)
     snd_message m = good();
     snd_address to[1] = {{"no-at-sign.example", NULL}};
     m.to = to;
-    const char *bad[] = {"no-at-sign.example", "@example.org", "a@", "a..b@example.org",
-                         ".a@example.org", "a@-bad.example", "a@bad-.example", "a@localhost",
-                         "a b@example.org", "a@exa mple.org", "a@xn--.example"};
+    const char *bad[] = {"no-at-sign.example", "@example.org",   "a@",
+                         "a..b@example.org",   ".a@example.org", "a@-bad.example",
+                         "a@bad-.example",     "a@localhost",    "a b@example.org",
+                         "a@exa mple.org",     "a@xn--.example"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         to[0].address = bad[i];
         expect_field(&m, 0, "to[0].address");
@@ -261,8 +267,10 @@ static void test_malformed(void **state)
     expect_field(&m, 0, "inline_images");
     /* Message ids come from our store, but are checked all the same. */
     m = good();
-    snd_compose_opts o = {.message_id = "m1>\r\nX: y", .recipient = &TO[0],
-                          .date_ms = 1795000000000LL, .optout = &OPTOUT};
+    snd_compose_opts o = {.message_id = "m1>\r\nX: y",
+                          .recipient = &TO[0],
+                          .date_ms = 1795000000000LL,
+                          .optout = &OPTOUT};
     snd_buf out;
     snd_buf_init(&out, 0);
     xd_err err;

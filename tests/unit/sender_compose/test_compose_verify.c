@@ -53,12 +53,10 @@ static int setup(void **state)
     xd_err_clear(&err);
     assert_int_equal(snd_keystore_open(db, master, fx->clock, &fx->ks, &err), XD_OK);
     snd_dkim_key_info k;
-    assert_int_equal(snd_dkim_create(fx->ks, ORG, DOMAIN, "rsa1", SND_DKIM_RSA_SHA256, 2048, &k,
-                                     &err),
-                     XD_OK);
-    assert_int_equal(snd_dkim_create(fx->ks, ORG, DOMAIN, "ed1", SND_DKIM_ED25519_SHA256, 0, &k,
-                                     &err),
-                     XD_OK);
+    assert_int_equal(
+        snd_dkim_create(fx->ks, ORG, DOMAIN, "rsa1", SND_DKIM_RSA_SHA256, 2048, &k, &err), XD_OK);
+    assert_int_equal(
+        snd_dkim_create(fx->ks, ORG, DOMAIN, "ed1", SND_DKIM_ED25519_SHA256, 0, &k, &err), XD_OK);
     size_t n = 0;
     assert_int_equal(snd_dkim_load_active(fx->ks, ORG, DOMAIN, fx->info, fx->keys, &n, &err),
                      XD_OK);
@@ -192,9 +190,17 @@ static void check_structure(const char *msg, size_t len)
         sscanf(h + 3, "%1023[^;]", hl);
         for (char *c = hl; *c; c++)
             *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-        const char *need[] = {"from:", "to:", "cc:", "subject:", "date:", "message-id:",
-                              "mime-version:", "content-type:", "reply-to:",
-                              "list-unsubscribe:", "list-unsubscribe-post:"};
+        const char *need[] = {"from:",
+                              "to:",
+                              "cc:",
+                              "subject:",
+                              "date:",
+                              "message-id:",
+                              "mime-version:",
+                              "content-type:",
+                              "reply-to:",
+                              "list-unsubscribe:",
+                              "list-unsubscribe-post:"};
         for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
             assert_non_null(strstr(hl, need[i]));
         assert_non_null(strstr(strstr(hl, "from:") + 5, "from")); /* over-signed */

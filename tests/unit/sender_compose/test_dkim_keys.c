@@ -97,9 +97,9 @@ static void test_create_and_records(void **state)
     fx *f = *state;
     xd_err err;
     snd_dkim_key_info rsa, ed, again;
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "Mail.Example.ORG", "", SND_DKIM_RSA_SHA256,
-                                     0, &rsa, &err),
-                     XD_OK);
+    assert_int_equal(
+        snd_dkim_create(f->ks, "org-a", "Mail.Example.ORG", "", SND_DKIM_RSA_SHA256, 0, &rsa, &err),
+        XD_OK);
     assert_int_equal(rsa.bits, 2048);
     assert_int_equal(rsa.state, SND_KEY_ACTIVE);
     assert_string_equal(rsa.domain, "mail.example.org");
@@ -115,8 +115,8 @@ static void test_create_and_records(void **state)
         strcat(joined, chunks[i]);
     }
     assert_string_equal(joined, rsa.txt);
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "mail.example.org", "ed", SND_DKIM_ED25519_SHA256,
-                                     0, &ed, &err),
+    assert_int_equal(snd_dkim_create(f->ks, "org-a", "mail.example.org", "ed",
+                                     SND_DKIM_ED25519_SHA256, 0, &ed, &err),
                      XD_OK);
     assert_int_equal(ed.state, SND_KEY_ACTIVE); /* first of its algorithm */
     assert_int_equal(strncmp(ed.txt, "v=DKIM1; k=ed25519; p=", 22), 0);
@@ -133,9 +133,8 @@ static void test_create_and_records(void **state)
     snd_dkim_key_info info[2];
     EVP_PKEY *keys[2];
     size_t count = 0;
-    assert_int_equal(snd_dkim_load_active(f->ks, "org-a", "mail.example.org", info, keys, &count,
-                                          &err),
-                     XD_OK);
+    assert_int_equal(
+        snd_dkim_load_active(f->ks, "org-a", "mail.example.org", info, keys, &count, &err), XD_OK);
     assert_int_equal(count, 2);
     assert_int_equal(info[0].alg, SND_DKIM_RSA_SHA256);
     for (size_t i = 0; i < count; i++) {
@@ -143,8 +142,8 @@ static void test_create_and_records(void **state)
         EVP_PKEY_free(keys[i]);
     }
     /* IDN signing domains are stored as A-labels. */
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "bücher.example", "s1", SND_DKIM_ED25519_SHA256,
-                                     0, &again, &err),
+    assert_int_equal(snd_dkim_create(f->ks, "org-a", "bücher.example", "s1",
+                                     SND_DKIM_ED25519_SHA256, 0, &again, &err),
                      XD_OK);
     assert_string_equal(again.domain, "xn--bcher-kva.example");
 }
@@ -161,9 +160,9 @@ static void test_bounds(void **state)
                          XD_INVALID_ARGUMENT);
         assert_string_equal(err.field, "bits");
     }
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "example.org", "s", SND_DKIM_RSA_SHA256, 1024,
-                                     &k, &err),
-                     XD_OK);
+    assert_int_equal(
+        snd_dkim_create(f->ks, "org-a", "example.org", "s", SND_DKIM_RSA_SHA256, 1024, &k, &err),
+        XD_OK);
     const char *bad_sel[] = {"Upper", "-x", "a.b", "a_b", "x\r\ny"};
     for (size_t i = 0; i < 5; i++) {
         assert_int_equal(snd_dkim_create(f->ks, "org-a", "example.org", bad_sel[i],
@@ -173,17 +172,17 @@ static void test_bounds(void **state)
     }
     const char *bad_dom[] = {"", "localhost", "a..b", "-a.example", "a b.example", "x\n.example"};
     for (size_t i = 0; i < 6; i++) {
-        assert_int_equal(snd_dkim_create(f->ks, "org-a", bad_dom[i], "s2", SND_DKIM_ED25519_SHA256,
-                                         0, &k, &err),
-                         XD_INVALID_ARGUMENT);
+        assert_int_equal(
+            snd_dkim_create(f->ks, "org-a", bad_dom[i], "s2", SND_DKIM_ED25519_SHA256, 0, &k, &err),
+            XD_INVALID_ARGUMENT);
         assert_string_equal(err.field, "domain");
     }
-    assert_int_equal(snd_dkim_create(f->ks, "", "example.org", "s2", SND_DKIM_ED25519_SHA256, 0,
-                                     &k, &err),
-                     XD_INVALID_ARGUMENT);
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "example.org", "s2", SND_DKIM_ALG_NONE, 0, &k,
-                                     &err),
-                     XD_INVALID_ARGUMENT);
+    assert_int_equal(
+        snd_dkim_create(f->ks, "", "example.org", "s2", SND_DKIM_ED25519_SHA256, 0, &k, &err),
+        XD_INVALID_ARGUMENT);
+    assert_int_equal(
+        snd_dkim_create(f->ks, "org-a", "example.org", "s2", SND_DKIM_ALG_NONE, 0, &k, &err),
+        XD_INVALID_ARGUMENT);
 }
 
 static void test_rotation(void **state)
@@ -194,8 +193,8 @@ static void test_rotation(void **state)
     assert_int_equal(snd_dkim_rotate_start(f->ks, "org-a", "example.org", SND_DKIM_ED25519_SHA256,
                                            "", 0, &act, &pend, &err),
                      XD_FAILED_PRECONDITION); /* nothing to rotate yet */
-    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org",
-                                             SND_DKIM_ED25519_SHA256, &act, &ret, &err),
+    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org", SND_DKIM_ED25519_SHA256,
+                                             &act, &ret, &err),
                      XD_FAILED_PRECONDITION);
     assert_int_equal(snd_dkim_create(f->ks, "org-a", "example.org", "jan", SND_DKIM_ED25519_SHA256,
                                      0, &old, &err),
@@ -220,24 +219,26 @@ static void test_rotation(void **state)
     snd_dkim_key_info info[2];
     EVP_PKEY *keys[2];
     size_t n;
-    assert_int_equal(snd_dkim_load_active(f->ks, "org-a", "example.org", info, keys, &n, &err), XD_OK);
+    assert_int_equal(snd_dkim_load_active(f->ks, "org-a", "example.org", info, keys, &n, &err),
+                     XD_OK);
     assert_int_equal(n, 1);
     assert_string_equal(info[0].selector, "jan");
     EVP_PKEY_free(keys[0]);
     xd_clock_advance_ms(f->clock, 1000);
-    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org",
-                                             SND_DKIM_ED25519_SHA256, &act, &ret, &err),
+    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org", SND_DKIM_ED25519_SHA256,
+                                             &act, &ret, &err),
                      XD_OK);
     assert_string_equal(act.key_id, pend.key_id);
     assert_int_equal(act.state, SND_KEY_ACTIVE);
     assert_string_equal(ret.key_id, old.key_id);
     assert_int_equal(ret.state, SND_KEY_RETIRED);
     assert_int_equal(ret.retired_at_ms, 1795000002000LL);
-    assert_int_equal(snd_dkim_load_active(f->ks, "org-a", "example.org", info, keys, &n, &err), XD_OK);
+    assert_int_equal(snd_dkim_load_active(f->ks, "org-a", "example.org", info, keys, &n, &err),
+                     XD_OK);
     assert_string_equal(info[0].selector, "feb");
     EVP_PKEY_free(keys[0]);
-    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org",
-                                             SND_DKIM_ED25519_SHA256, &act, &ret, &err),
+    assert_int_equal(snd_dkim_rotate_promote(f->ks, "org-a", "example.org", SND_DKIM_ED25519_SHA256,
+                                             &act, &ret, &err),
                      XD_FAILED_PRECONDITION);
     /* Listing: retired hidden unless asked. */
     snd_dkim_key_info *list;
@@ -254,9 +255,9 @@ static void test_isolation_and_sealing(void **state)
     fx *f = *state;
     xd_err err;
     snd_dkim_key_info k;
-    assert_int_equal(snd_dkim_create(f->ks, "org-a", "example.org", "s", SND_DKIM_RSA_SHA256, 1024,
-                                     &k, &err),
-                     XD_OK);
+    assert_int_equal(
+        snd_dkim_create(f->ks, "org-a", "example.org", "s", SND_DKIM_RSA_SHA256, 1024, &k, &err),
+        XD_OK);
     snd_dkim_key_info *list;
     size_t n = 9;
     assert_int_equal(snd_dkim_list(f->ks, "org-b", "", 1, &list, &n, &err), XD_OK);
@@ -264,7 +265,8 @@ static void test_isolation_and_sealing(void **state)
     free(list);
     snd_dkim_key_info info[2];
     EVP_PKEY *keys[2];
-    assert_int_equal(snd_dkim_load_active(f->ks, "org-b", "example.org", info, keys, &n, &err), XD_OK);
+    assert_int_equal(snd_dkim_load_active(f->ks, "org-b", "example.org", info, keys, &n, &err),
+                     XD_OK);
     assert_int_equal(n, 0);
     /* No private key material in the database file (or its WAL). */
     char path[700];
@@ -364,7 +366,8 @@ static void test_rpc(void **state)
     assert_string_equal(k->record->name, "r1._domainkey.rpc.example.org");
     assert_int_equal(k->record->n_chunks, 2);
     assert_true(strlen(k->record->chunks[0]) == 255);
-    assert_non_null(strstr(k->record->zone_line, "r1._domainkey.rpc.example.org. IN TXT \"v=DKIM1"));
+    assert_non_null(
+        strstr(k->record->zone_line, "r1._domainkey.rpc.example.org. IN TXT \"v=DKIM1"));
     /* The whole reply, packed, carries no private key. */
     size_t sz = protobuf_c_message_get_packed_size(rep);
     unsigned char *packed = malloc(sz);
@@ -373,8 +376,8 @@ static void test_rpc(void **state)
     free(packed);
     /* Another organization cannot act for org-r. */
     caller.org_id = "org-x";
-    rc = xd_client_call(c, &co, "CreateDkimKey", &req.base,
-                        &xd__create_dkim_key_reply__descriptor, arena, &rep, &err);
+    rc = xd_client_call(c, &co, "CreateDkimKey", &req.base, &xd__create_dkim_key_reply__descriptor,
+                        arena, &rep, &err);
     assert_int_equal(rc, XD_PERMISSION_DENIED);
     caller.org_id = "org-r";
     /* Rotation through RPC: both records shown. */

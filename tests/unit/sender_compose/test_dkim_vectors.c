@@ -56,7 +56,7 @@ static void tag_value(const char *field, const char *tag, char *out, size_t size
     out[o] = '\0';
 }
 
-static const char *const RFC8463_H[] = {"from", "to",      "subject", "date",
+static const char *const RFC8463_H[] = {"from",       "to",   "subject", "date",
                                         "message-id", "from", "subject", "date"};
 
 static void sign_rfc8463(snd_dkim_alg alg, EVP_PKEY *key, const char *selector, snd_buf *out)
@@ -88,8 +88,7 @@ static void test_rfc8463_ed25519(void **state)
     char seed_b64[128], want_b[256], want_bh[128], got[256];
     assert_int_equal(tu_csv_value(csv, "ed25519_private_seed_b64", seed_b64, sizeof seed_b64), 0);
     assert_int_equal(tu_csv_value(csv, "ed25519_b_tag", want_b, sizeof want_b), 0);
-    assert_int_equal(tu_csv_value(csv, "body_hash_relaxed_sha256_b64", want_bh, sizeof want_bh),
-                     0);
+    assert_int_equal(tu_csv_value(csv, "body_hash_relaxed_sha256_b64", want_bh, sizeof want_bh), 0);
     unsigned char seed[64];
     assert_int_equal(snd_base64_decode(seed_b64, strlen(seed_b64), seed, sizeof seed), 32);
     EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
@@ -247,8 +246,13 @@ static void test_malformed_rejected(void **state)
     (void)state;
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     const char *h[] = {"from"};
-    snd_dkim_signer s = {.alg = SND_DKIM_ED25519_SHA256, .pkey = key, .domain = "a.example",
-                         .selector = "s", .timestamp = -1, .headers = h, .n_headers = 1};
+    snd_dkim_signer s = {.alg = SND_DKIM_ED25519_SHA256,
+                         .pkey = key,
+                         .domain = "a.example",
+                         .selector = "s",
+                         .timestamp = -1,
+                         .headers = h,
+                         .n_headers = 1};
     const char *bad[] = {"From a@b.example\r\n\r\nx\r\n", " cont\r\nFrom: a\r\n\r\n",
                          "From: a\nTo: b\r\n\r\n"};
     for (int i = 0; i < 3; i++) {
@@ -275,8 +279,8 @@ static void test_malformed_rejected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc8463_ed25519),  cmocka_unit_test(test_rfc8463_rsa),
-        cmocka_unit_test(test_rfc8463_bodies),   cmocka_unit_test(test_rfc6376_345),
+        cmocka_unit_test(test_rfc8463_ed25519),   cmocka_unit_test(test_rfc8463_rsa),
+        cmocka_unit_test(test_rfc8463_bodies),    cmocka_unit_test(test_rfc6376_345),
         cmocka_unit_test(test_empty_body_hashes), cmocka_unit_test(test_malformed_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,7 @@ static void test_qp_round_trip(void **state)
     snd_buf_init(&b, 0);
     snd_mime_qp(&b, in, strlen(in));
     assert_true(max_line(b.data) <= 76);
-    assert_null(strstr(b.data, " \r\n"));  /* trailing space encoded */
+    assert_null(strstr(b.data, " \r\n")); /* trailing space encoded */
     assert_null(strstr(b.data, "\t\r\n"));
     assert_null(strstr(b.data, "\r\n.")); /* leading dot encoded */
     char *dec = malloc(b.len + 1);
@@ -190,9 +190,9 @@ static void test_mailbox_forms(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_qp_round_trip),  cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_encoded_words),  cmocka_unit_test(test_fold),
-        cmocka_unit_test(test_choose_cte),     cmocka_unit_test(test_mailbox_forms),
+        cmocka_unit_test(test_qp_round_trip), cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_encoded_words), cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_choose_cte),    cmocka_unit_test(test_mailbox_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,10 +33,12 @@ static void test_round_trip(void **state)
     xd_optout_claims c = claims(), got;
     char tok[XD_OPTOUT_TOKEN_MAX];
     xd_err err;
-    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err), XD_OK);
+    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err),
+                     XD_OK);
     /* URL-safe: no characters that need escaping in a URL or header. */
     for (const char *p = tok; *p; p++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", *p));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", *p));
     assert_int_equal(xd_optout_token_verify(SECRET, strlen(SECRET), tok, 1900000000, &got, &err),
                      XD_OK);
     assert_string_equal(got.org_id, "org-7");
@@ -45,7 +47,8 @@ static void test_round_trip(void **state)
     assert_string_equal(got.category, "registration");
     assert_int_equal(got.expires_at_s, 2000000000);
     c.scope = XD_OPTOUT_SCOPE_ORG;
-    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err), XD_OK);
+    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err),
+                     XD_OK);
     assert_int_equal(xd_optout_token_verify(SECRET, strlen(SECRET), tok, 1900000000, &got, &err),
                      XD_OK);
     assert_int_equal(got.scope, XD_OPTOUT_SCOPE_ORG);
@@ -58,7 +61,8 @@ static void test_forgery_and_expiry(void **state)
     xd_optout_claims c = claims(), got;
     char tok[XD_OPTOUT_TOKEN_MAX], bad[XD_OPTOUT_TOKEN_MAX];
     xd_err err;
-    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err), XD_OK);
+    assert_int_equal(xd_optout_token_make(SECRET, strlen(SECRET), &c, tok, sizeof tok, &err),
+                     XD_OK);
     /* Flip each character of the token in turn: never accepted. */
     size_t n = strlen(tok);
     for (size_t i = 0; i < n; i++) {
@@ -149,8 +153,8 @@ static void test_links(void **state)
     assert_int_equal(strncmp(l.mailto, "mailto:unsub@mail.example.org?subject=unsubscribe%20", 52),
                      0);
     xd_optout_claims got;
-    assert_int_equal(xd_optout_token_verify(SECRET, strlen(SECRET), l.token, 1795000000, &got, &err),
-                     XD_OK);
+    assert_int_equal(
+        xd_optout_token_verify(SECRET, strlen(SECRET), l.token, 1795000000, &got, &err), XD_OK);
     assert_int_equal(got.scope, XD_OPTOUT_SCOPE_ORG); /* marketing: organization-wide */
     assert_int_equal(got.expires_at_s, 1795000000 + 365 * 86400);
     const char *bad_urls[] = {"http://mail.example.org/u", "https://x/u?a=b", "https://x/\"><",

@@ -54,7 +54,8 @@ void tu_helper_path(const char *name, char *out, size_t size)
 int tu_csv_value(const char *csv, const char *item, char *out, size_t size)
 {
     size_t n = strlen(item);
-    for (const char *line = csv; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = csv; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, item, n) == 0 && line[n] == ',') {
             const char *v = line + n + 1, *end = strchr(v, ',');
             size_t len = end ? (size_t)(end - v) : strcspn(v, "\r\n");
