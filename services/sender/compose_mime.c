@@ -7,8 +7,6 @@
 
 #include "mime_encode.h"
 
-#define BANNER_CID "xd-banner@xendirect.invalid"
-
 typedef struct body_ctx {
     const snd_message *m;
     const snd_compose_opts *o;
@@ -16,6 +14,9 @@ typedef struct body_ctx {
     snd_buf text; /* final text part, CRLF */
     snd_buf html; /* final HTML part, CRLF */
     int has_text, has_html, has_banner_image;
+    /* Content-ID of the banner image: unique per message (RFC 2045 7),
+     * stable across retries. */
+    char banner_cid[64];
 } body_ctx;
 
 /* Finds needle case-insensitively; last=1 for the last occurrence. */
@@ -58,7 +59,7 @@ static void build_html(body_ctx *c, const char *url)
     if (b && b->html && b->html[0])
         snd_buf_puts(&banner, b->html);
     if (c->has_banner_image)
-        snd_buf_printf(&banner, "<div><img src=\"cid:" BANNER_CID "\" alt=\"%s\"></div>",
+        snd_buf_printf(&banner, "<div><img src=\"cid:%s\" alt=\"%s\"></div>", c->banner_cid,
                        b->image_alt && !strpbrk(b->image_alt, "\"<>&") ? b->image_alt : "");
     /* The banner goes right after <body ...>, the footer before </body>. */
     const char *body_open = find_ci(src, "<body", 0);
@@ -167,7 +168,7 @@ static void write_html_side(snd_buf *out, body_ctx *c)
     part_sep(out, b);
     write_text_entity(out, &c->html, "html");
     if (c->has_banner_image) {
-        snd_attachment img = {"", c->o->banner->image_type, BANNER_CID, c->o->banner->image,
+        snd_attachment img = {"", c->o->banner->image_type, c->banner_cid, c->o->banner->image,
                               c->o->banner->image_len};
         part_sep(out, b);
         write_file_entity(out, &img, 1);
@@ -207,6 +208,7 @@ xd_code snd_mime_write_body(snd_buf *out, const snd_message *m, const snd_compos
     c.m = m;
     c.o = o;
     c.seed = seed;
+    snprintf(c.banner_cid, sizeof c.banner_cid, "banner.%s@xendirect.invalid", seed);
     snd_buf_init(&c.text, SND_MAX_BODY * 2);
     snd_buf_init(&c.html, SND_MAX_BODY * 2);
     c.has_text = m->text_body && m->text_body[0];
