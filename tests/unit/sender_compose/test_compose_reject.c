@@ -71,6 +71,17 @@ static void test_good_composes(void **state)
     assert_int_equal(snd_compose(&m, &o, &out, &err), XD_OK);
     assert_non_null(strstr(out.data, "\r\nSubject: Welcome\r\n"));
     assert_non_null(strstr(out.data, "Date: Wed, 18 Nov 2026 11:06:40 +0000"));
+    assert_null(strstr(out.data, "\r\nSender:"));
+    /* Sender appears only when someone other than the author sends. */
+    snd_address sender = {"bounces@xendirect.example", "XenDirect"};
+    o.sender = &sender;
+    snd_buf_reset(&out);
+    assert_int_equal(snd_compose(&m, &o, &out, &err), XD_OK);
+    assert_non_null(strstr(out.data, "\r\nSender: XenDirect <bounces@xendirect.example>\r\n"));
+    sender.address = "NoReply@example.org"; /* the author itself: no Sender */
+    snd_buf_reset(&out);
+    assert_int_equal(snd_compose(&m, &o, &out, &err), XD_OK);
+    assert_null(strstr(out.data, "\r\nSender:"));
     snd_buf_free(&out);
 }
 
