@@ -128,7 +128,9 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
 
     /* Message-ID: <stored-id[.recipient-id]@from-domain (A-labels)>. */
     snd_buf_reset(&v);
-    snd_hdr_address(&v, "from.address", m->from.address, 0, err);
+    xd_err scratch; /* an SMTPUTF8-only From still gets an ASCII Message-ID */
+    if (snd_hdr_address(&v, "from.address", m->from.address, 0, &scratch) != XD_OK)
+        snd_buf_reset(&v);
     const char *dom = strrchr(v.data ? v.data : "", '@');
     snd_buf mid;
     snd_buf_init(&mid, 1024);
