@@ -1,7 +1,7 @@
 /*
  * fuzz_compose_body.h: one fuzz iteration of the header encoder, composer
  * and DKIM header parser/canonicalizer, shared by the libFuzzer entry point
- * and the deterministic seed runner. Aborts on a broken invariant.
+ * and the replay test (tests/fuzz/replay_main.c). Aborts on a broken invariant.
  * Thread-safety: not thread-safe (static key and buffers).
  */
 #ifndef SND_FUZZ_COMPOSE_BODY_H
