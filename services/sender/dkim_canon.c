@@ -117,21 +117,31 @@ static size_t trim_trailing_empty_lines(const char *body, size_t len, int relaxe
 int snd_dkim_canon_body_relaxed(snd_buf *out, const char *body, size_t len)
 {
     size_t end = trim_trailing_empty_lines(body, len, 1);
+    snd_buf_reserve(out, end + 2);
     size_t i = 0;
     while (i < end) {
         size_t eol = i;
         while (eol < end && !(body[eol] == '\r' && eol + 1 < end && body[eol + 1] == '\n'))
             eol++;
-        int pending = 0;
-        for (size_t k = i; k < eol; k++) {
-            if (is_wsp(body[k])) {
-                pending = 1;
-                continue;
+        /* Fast path: a line with no tab, no double space and no trailing
+         * space is already canonical (true of base64 and most text). */
+        int plain = eol == i || body[eol - 1] != ' ';
+        for (size_t k = i; plain && k < eol; k++)
+            plain = body[k] != '\t' && !(body[k] == ' ' && k + 1 < eol && body[k + 1] == ' ');
+        if (plain) {
+            snd_buf_append(out, body + i, eol - i);
+        } else {
+            int pending = 0;
+            for (size_t k = i; k < eol; k++) {
+                if (is_wsp(body[k])) {
+                    pending = 1;
+                    continue;
+                }
+                if (pending)
+                    snd_buf_putc(out, ' ');
+                pending = 0;
+                snd_buf_putc(out, body[k]);
             }
-            if (pending)
-                snd_buf_putc(out, ' ');
-            pending = 0;
-            snd_buf_putc(out, body[k]);
         }
         snd_buf_append(out, "\r\n", 2);
         i = eol + 2;
