@@ -1,6 +1,7 @@
 /*
  * smtp_test_util.c: process and socket plumbing for the SMTP client tests.
  */
+#define _GNU_SOURCE
 #include "smtp_test_util.h"
 
 #include <arpa/inet.h>

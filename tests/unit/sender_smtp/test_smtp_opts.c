@@ -70,8 +70,7 @@ static void test_bad_send_args(void **state)
     assert_int_equal(snd_smtp_send(fake, "", bad_rcpt, 1, "x", 1, res, &st, &err),
                      XD_INVALID_ARGUMENT);
     assert_string_equal(err.field, "rcpts");
-    assert_int_equal(snd_smtp_send(fake, "", rcpt, 0, "x", 1, res, &st, &err),
-                     XD_INVALID_ARGUMENT);
+    assert_int_equal(snd_smtp_send(fake, "", rcpt, 0, "x", 1, res, &st, &err), XD_INVALID_ARGUMENT);
     assert_string_equal(err.field, "rcpts");
     assert_int_equal(snd_smtp_send(fake, "", rcpt, 1, NULL, 5, res, &st, &err),
                      XD_INVALID_ARGUMENT);

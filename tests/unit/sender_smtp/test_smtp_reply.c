@@ -121,10 +121,18 @@ static void test_enhanced(void **state)
     struct {
         const char *in, *want;
     } cases[] = {
-        {"5.1.1 user unknown", "5.1.1"}, {"4.7.28", "4.7.28"}, {"2.0.0\tok", "2.0.0"},
-        {"5.123.123 x", "5.123.123"},    {"5.1234.1 x", ""},   {"5.1.1x", ""},
-        {"3.1.1 x", ""},                 {"5..1 x", ""},       {"5.1. x", ""},
-        {"5.1", ""},                     {"", ""},             {"x.1.1", ""},
+        {"5.1.1 user unknown", "5.1.1"},
+        {"4.7.28", "4.7.28"},
+        {"2.0.0\tok", "2.0.0"},
+        {"5.123.123 x", "5.123.123"},
+        {"5.1234.1 x", ""},
+        {"5.1.1x", ""},
+        {"3.1.1 x", ""},
+        {"5..1 x", ""},
+        {"5.1. x", ""},
+        {"5.1", ""},
+        {"", ""},
+        {"x.1.1", ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = snd_smtp_enhanced_parse(cases[i].in, strlen(cases[i].in), e);
@@ -211,10 +219,14 @@ static void test_ehlo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_line),   cmocka_unit_test(test_multi_line),
-        cmocka_unit_test(test_malformed),     cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_text_sanitised), cmocka_unit_test(test_enhanced),
-        cmocka_unit_test(test_enhanced_iana_corpus), cmocka_unit_test(test_ehlo),
+        cmocka_unit_test(test_single_line),
+        cmocka_unit_test(test_multi_line),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_text_sanitised),
+        cmocka_unit_test(test_enhanced),
+        cmocka_unit_test(test_enhanced_iana_corpus),
+        cmocka_unit_test(test_ehlo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
