@@ -1,8 +1,9 @@
 /*
  * smtp_send.c: one mail transaction on an open session. With PIPELINING the
  * RSET, MAIL and RCPT commands go out in groups (RFC 2920) and their replies
- * are matched in order; without it each command waits for its reply. DATA
- * is never pipelined, so the body is sent only after a 354.
+ * are matched in order, DATA last in the final group (RFC 2920 §3.1); without
+ * it each command waits for its reply. The body goes out only after a 354
+ * and only when a recipient was accepted.
  */
 #include "smtp_internal.h"
 
@@ -96,12 +97,26 @@ static int64_t timeout_for(const snd_smtp_session *s, snd_smtp_phase p)
 {
     return p == SND_SMTP_PHASE_RSET   ? s->t.rset_ms
            : p == SND_SMTP_PHASE_MAIL ? s->t.mail_ms
+           : p == SND_SMTP_PHASE_DATA ? s->t.data_init_ms
                                       : s->t.rcpt_ms;
 }
 
-/* Sends cmds in groups and reads their replies. Returns the number of RCPTs
- * accepted, or -1 when the transaction is over (results all decided). */
-static long run_envelope(tx *t, cmd *cmds, size_t n_cmds, int pipelining)
+/* A 354 came although no body is wanted (no recipient, MAIL refused): end
+ * the empty data with a lone dot so the dialogue stays in step. */
+static void abort_data(snd_smtp_session *s)
+{
+    snd_smtp_status ignored;
+    snd_smtp_reply r;
+    if (snd_smtp_write_cmd(s, ".\r\n", 3, NULL, SND_SMTP_PHASE_DATA_END, s->t.data_end_ms,
+                           &ignored) == 0)
+        (void)snd_smtp_read_reply(s, SND_SMTP_PHASE_DATA_END, s->t.data_end_ms, &r, NULL, &ignored);
+}
+
+/* Sends cmds in groups and reads their replies. A pipelined DATA's reply
+ * goes to *data_reply (code 0 when DATA was not sent). Returns the number
+ * of RCPTs accepted, or -1 when the transaction is over (results decided). */
+static long run_envelope(tx *t, cmd *cmds, size_t n_cmds, int pipelining,
+                         snd_smtp_reply *data_reply)
 {
     snd_smtp_session *s = t->s;
     size_t group = pipelining ? PIPELINE_GROUP : 1;
@@ -138,7 +153,9 @@ static long run_envelope(tx *t, cmd *cmds, size_t n_cmds, int pipelining)
                 return -1;
             }
             snd_smtp_status_from_reply(&st, cmds[i].phase, &r);
-            if (cmds[i].phase == SND_SMTP_PHASE_RSET) {
+            if (cmds[i].phase == SND_SMTP_PHASE_DATA) {
+                *data_reply = r;
+            } else if (cmds[i].phase == SND_SMTP_PHASE_RSET) {
                 if (r.code != 250) { /* state unknown: this connection is done */
                     s->usable = 0;
                     if (st.outcome == SND_SMTP_DELIVERED)
@@ -168,6 +185,8 @@ static long run_envelope(tx *t, cmd *cmds, size_t n_cmds, int pipelining)
         }
     }
     free(buf);
+    if (data_reply->code == 354 && (mail_failed || accepted == 0))
+        abort_data(s);
     if (mail_failed) {
         decide_rest(t, &mail_st);
         return -1;
@@ -175,15 +194,18 @@ static long run_envelope(tx *t, cmd *cmds, size_t n_cmds, int pipelining)
     return accepted;
 }
 
-/* DATA, the body, the final dot; decides every recipient still open. */
-static void run_data(tx *t, const void *msg, size_t len)
+/* DATA (unless its reply came with the pipelined group), the body, the
+ * final dot; decides every recipient still open. */
+static void run_data(tx *t, const void *msg, size_t len, const snd_smtp_reply *data_reply)
 {
     snd_smtp_session *s = t->s;
     snd_smtp_status st;
     snd_smtp_reply r;
-    if (snd_smtp_write_cmd(s, "DATA\r\n", 6, NULL, SND_SMTP_PHASE_DATA, s->t.data_init_ms, &st) !=
-            0 ||
-        snd_smtp_read_reply(s, SND_SMTP_PHASE_DATA, s->t.data_init_ms, &r, NULL, &st) != 0) {
+    if (data_reply->code != 0) {
+        r = *data_reply;
+    } else if (snd_smtp_write_cmd(s, "DATA\r\n", 6, NULL, SND_SMTP_PHASE_DATA, s->t.data_init_ms,
+                                  &st) != 0 ||
+               snd_smtp_read_reply(s, SND_SMTP_PHASE_DATA, s->t.data_init_ms, &r, NULL, &st) != 0) {
         decide_rest(t, &st);
         return;
     }
@@ -316,7 +338,7 @@ xd_code snd_smtp_send(snd_smtp_session *s, const char *from, const char *const *
     if (!status)
         status = &local_st;
     unsigned char *final = calloc(n_rcpts, 1);
-    cmd *cmds = calloc(n_rcpts + 2, sizeof(*cmds));
+    cmd *cmds = calloc(n_rcpts + 3, sizeof(*cmds)); /* RSET, MAIL, RCPTs, DATA */
     if (!final || !cmds) {
         free(final);
         free(cmds);
@@ -353,10 +375,18 @@ xd_code snd_smtp_send(snd_smtp_session *s, const char *from, const char *const *
             cmds[nc].phase = SND_SMTP_PHASE_RCPT;
             cmds[nc++].rcpt = (long)i;
         }
+        int pipelining = (s->ext.flags & SND_SMTP_EXT_PIPELINING) != 0;
+        if (pipelining) {
+            memcpy(cmds[nc].text, "DATA\r\n", 6);
+            cmds[nc].len = 6;
+            cmds[nc].phase = SND_SMTP_PHASE_DATA;
+            cmds[nc++].rcpt = -1;
+        }
         s->n_tx++; /* from here on the server has seen a transaction: RSET next time */
-        long accepted = run_envelope(&t, cmds, nc, (s->ext.flags & SND_SMTP_EXT_PIPELINING) != 0);
+        snd_smtp_reply data_reply = {0};
+        long accepted = run_envelope(&t, cmds, nc, pipelining, &data_reply);
         if (accepted > 0)
-            run_data(&t, msg, len);
+            run_data(&t, msg, len, &data_reply);
         else if (accepted == 0) {
             snd_smtp_status st;
             snd_smtp_status_local(&st, SND_SMTP_PERMFAIL, SND_SMTP_PHASE_RCPT,
