@@ -9,7 +9,8 @@ then "READY". Each scenario changes one step of an otherwise normal dialogue:
   body: "drop" (read a little of the message, then reset the connection) or
   "stall" (stop reading the message); tls: "garbage" (answer STARTTLS with 220,
   then send non-TLS bytes and hang up), "stall" (220, then never speak), "inject"
-  (220 and extra plaintext in the same write); starttls_offer: announce STARTTLS.
+  (220 and extra plaintext in the same write); starttls_offer: announce STARTTLS;
+  size: the SIZE limit announced (default 0 = none).
 Stops on SIGTERM.
 """
 import asyncio
@@ -61,6 +62,7 @@ SCENARIOS.update({
     "long_line_rcpt": {"rcpt": LONG_LINE},
     "many_lines_rcpt": {"rcpt": MANY_LINES},
     "garbage_bytes_mail": {"mail": "\x00\x01\x02\xff\xfe garbage"},
+    "size_limit": {"size": "1000"},
 })
 
 
@@ -92,7 +94,8 @@ async def session(spec, reader, writer):
             writer.close()
             return
         if verb in ("EHLO", "HELO") and action is None:
-            ext = ["fault.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 0"]
+            ext = ["fault.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES",
+                   "SIZE " + spec.get("size", "0")]
             if spec.get("starttls_offer"):
                 ext.append("STARTTLS")
             action = "\r\n".join("250-" + e for e in ext[:-1]) + "\r\n250 " + ext[-1]

@@ -37,7 +37,7 @@ typedef struct fault_case {
     int r_ok, r_bad; /* per recipient "ok@" and "bad@"; X when at_open */
     snd_smtp_phase bad_phase;
     const char *text; /* expected in the status text, or NULL */
-    int big;          /* send an 8 MiB message */
+    int big;          /* 1: send an 8 MiB message, 2: a 4 KiB one */
 } fault_case;
 
 #define OPP   SND_SMTP_TLS_OPPORTUNISTIC
@@ -85,6 +85,7 @@ static const fault_case cases[] = {
     {"long_line_rcpt", OPP, 0, T, PH(RCPT), 0, T, T, PH(RCPT), "protocol error", 0},
     {"many_lines_rcpt", OPP, 0, T, PH(RCPT), 0, T, T, PH(RCPT), "protocol error", 0},
     {"garbage_bytes_mail", OPP, 0, T, PH(MAIL), 0, T, T, PH(MAIL), "protocol error", 0},
+    {"size_limit", OPP, 0, P, PH(MAIL), 0, P, P, PH(MAIL), "SIZE limit", 2},
 };
 
 static struct {
@@ -172,17 +173,18 @@ static int run_case(const fault_case *c)
     int sent = 0, usable = 0, reused = 1;
     if (rc == XD_OK) {
         const char *msg = c->big ? g.big : "Subject: fault test\r\n\r\nhello\r\n";
-        size_t len = c->big ? BIG_MSG : strlen(msg);
+        size_t len = c->big == 1 ? BIG_MSG : c->big == 2 ? 4096 : strlen(msg);
         rc = snd_smtp_send(s, "sender@example.test", rcpts, 2, msg, len, res, &st, &err);
         sent = 1;
         usable = snd_smtp_usable(s);
-        if (rc == XD_OK && usable && !c->big) {
+        unsigned tx1 = snd_smtp_transactions(s); /* 0 when refused before any command */
+        if (rc == XD_OK && usable && c->big != 1) {
             /* the same session carries a second transaction (RSET first) */
             snd_smtp_status res2[2], st2;
             reused = snd_smtp_send(s, "sender@example.test", rcpts, 2, msg, len, res2, &st2,
                                    &err) == XD_OK &&
                      res2[0].outcome == res[0].outcome && res2[1].outcome == res[1].outcome &&
-                     snd_smtp_transactions(s) == 2;
+                     snd_smtp_transactions(s) == 2 * tx1;
         }
         snd_smtp_close(s);
     }

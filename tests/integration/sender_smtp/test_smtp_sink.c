@@ -214,6 +214,54 @@ static void test_ipv6(void **state)
     run_session("::1", 1, NULL, 20, 2, 1);
 }
 
+/* 8-bit bodies: BODY=8BITMIME when offered; refused locally (permanent, no
+ * command sent, session still usable) when the server lacks 8BITMIME. */
+static void test_8bitmime(void **state)
+{
+    (void)state;
+    const char *flags[] = {NULL, "-8"};
+    for (int i = 0; i < 2; i++) {
+        sink k;
+        assert_int_equal(start_sink(&k, "127.0.0.1", 0, flags[i]), 0);
+        snd_smtp_opts o;
+        snd_smtp_opts_init(&o);
+        o.host = "127.0.0.1";
+        o.port = k.port;
+        o.tls = SND_SMTP_TLS_OPPORTUNISTIC;
+        snd_smtp_session *s = NULL;
+        snd_smtp_status st, res[1];
+        xd_err err;
+        assert_int_equal(snd_smtp_open(&o, &s, &st, &err), XD_OK);
+        const char *rcpts[] = {"r@example.test"};
+        const char body8[] = "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n";
+        assert_int_equal(
+            snd_smtp_send(s, "b@example.test", rcpts, 1, body8, sizeof(body8) - 1, res, &st, &err),
+            XD_OK);
+        if (i == 0) {
+            assert_int_equal(st.outcome, SND_SMTP_DELIVERED);
+        } else {
+            assert_int_equal(st.outcome, SND_SMTP_PERMFAIL);
+            assert_int_equal(st.phase, SND_SMTP_PHASE_MAIL);
+            assert_non_null(strstr(st.reply.text, "8BITMIME"));
+            assert_true(snd_smtp_usable(s));
+            assert_int_equal(
+                snd_smtp_send(s, "b@example.test", rcpts, 1, "seven bit", 9, res, &st, &err),
+                XD_OK);
+            assert_int_equal(st.outcome, SND_SMTP_DELIVERED);
+        }
+        snd_smtp_close(s);
+        assert_int_equal(sink_wait_output(&k, "quit=1 mesg=1", 5000), 0);
+        char *dump = tu_read_file(k.dump, NULL);
+        assert_non_null(dump);
+        if (i == 0)
+            assert_non_null(strstr(dump, "X-Mail-Args: <b@example.test> BODY=8BITMIME"));
+        else
+            assert_null(strstr(dump, "BODY=8BITMIME"));
+        free(dump);
+        stop_sink(&k);
+    }
+}
+
 static void test_connect_refused(void **state)
 {
     (void)state;
@@ -244,6 +292,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pipelined_many_messages, teardown),
         cmocka_unit_test_teardown(test_without_pipelining, teardown),
         cmocka_unit_test_teardown(test_ipv6, teardown),
+        cmocka_unit_test_teardown(test_8bitmime, teardown),
         cmocka_unit_test_teardown(test_connect_refused, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
