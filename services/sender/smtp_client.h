@@ -64,6 +64,9 @@ typedef struct snd_smtp_timeouts {
     int64_t quit_ms;       /* QUIT reply [5 min] */
 } snd_smtp_timeouts;
 
+/* Replaces every timeout <= 0 with its default (the values in brackets). */
+void snd_smtp_timeouts_fill_defaults(snd_smtp_timeouts *t);
+
 typedef struct snd_smtp_opts {
     const char *host;      /* where to connect: name or IP literal (required) */
     uint16_t port;         /* 0 = 25, or 465 with SND_SMTP_TLS_IMPLICIT */

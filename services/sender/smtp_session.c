@@ -23,7 +23,7 @@ void snd_smtp_opts_init(snd_smtp_opts *opts)
     opts->tls = SND_SMTP_TLS_REQUIRED;
 }
 
-static void fill_default_timeouts(snd_smtp_timeouts *t)
+void snd_smtp_timeouts_fill_defaults(snd_smtp_timeouts *t)
 {
     struct {
         int64_t *v;
@@ -332,7 +332,7 @@ xd_code snd_smtp_open(const snd_smtp_opts *o, snd_smtp_session **out, snd_smtp_s
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory for an SMTP session");
     snd_smtp_io_init(&s->io);
     s->t = o->timeouts;
-    fill_default_timeouts(&s->t);
+    snd_smtp_timeouts_fill_defaults(&s->t);
     xd_strlcpy(s->host, o->host, sizeof(s->host));
     xd_strlcpy(s->tls_name, o->tls_name ? o->tls_name : o->host, sizeof(s->tls_name));
     xd_strlcpy(s->helo, o->helo_name ? o->helo_name : "localhost", sizeof(s->helo));

@@ -77,11 +77,31 @@ static void test_bad_send_args(void **state)
     assert_string_equal(err.field, "message");
 }
 
+/* RFC 5321 section 4.5.3.2 defaults; a configured value is kept. */
+static void test_default_timeouts(void **state)
+{
+    (void)state;
+    snd_smtp_timeouts t;
+    memset(&t, 0, sizeof(t));
+    t.rcpt_ms = 1234;
+    snd_smtp_timeouts_fill_defaults(&t);
+    assert_int_equal(t.greeting_ms, 5 * 60 * 1000);
+    assert_int_equal(t.mail_ms, 5 * 60 * 1000);
+    assert_int_equal(t.rcpt_ms, 1234);
+    assert_int_equal(t.data_init_ms, 2 * 60 * 1000);
+    assert_int_equal(t.data_block_ms, 3 * 60 * 1000);
+    assert_int_equal(t.data_end_ms, 10 * 60 * 1000);
+    assert_int_equal(t.connect_ms, 30 * 1000);
+    assert_true(t.ehlo_ms > 0 && t.starttls_ms > 0 && t.auth_ms > 0 && t.rset_ms > 0 &&
+                t.quit_ms > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_bad_send_args),
+        cmocka_unit_test(test_default_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
