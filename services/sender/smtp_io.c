@@ -133,7 +133,8 @@ static snd_smtp_io_rc connect_one(snd_smtp_io *io, const struct addrinfo *ai, in
         }
         snd_smtp_io_rc rc = wait_fd(io, POLLOUT, xd_monotonic_ms() + timeout_ms);
         if (rc != SND_SMTP_IO_OK) {
-            set_detail(io, rc, rc == SND_SMTP_IO_TIMEOUT ? "connect timed out" : io->detail);
+            if (rc == SND_SMTP_IO_TIMEOUT)
+                set_detail(io, rc, "connect timed out");
             close(fd);
             io->fd = -1;
             return rc;
