@@ -18,6 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "smtp_client.h"
 #include "smtp_test_util.h"
 #include "xd/log.h"
@@ -231,6 +235,49 @@ static void test_fault_matrix(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* A listener that never accepts and whose backlog is full: SYNs are dropped,
+ * so the connect must give up at connect_ms (and try no other address). */
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    int fillers[8], n_fill = 0;
+    for (; n_fill < 8; n_fill++) { /* fill the accept queue */
+        fillers[n_fill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fillers[n_fill], (struct sockaddr *)&a, sizeof(a));
+    }
+    usleep(100000);
+    snd_smtp_opts o;
+    snd_smtp_opts_init(&o);
+    o.host = "127.0.0.1";
+    o.port = ntohs(a.sin_port);
+    o.tls = SND_SMTP_TLS_OFF;
+    o.timeouts.connect_ms = SHORT_MS;
+    snd_smtp_session *s = NULL;
+    snd_smtp_status st;
+    xd_err err;
+    int64_t t0 = tu_now_ms();
+    xd_code rc = snd_smtp_open(&o, &s, &st, &err);
+    printf("FAULT %-20s %-14s %-5s -> %-9s %-9s %3d %-6s %5lldms | %s\n", "connect_timeout",
+           "tls=off", "open", snd_smtp_outcome_name(st.outcome), snd_smtp_phase_name(st.phase),
+           st.reply.code, "-", (long long)(tu_now_ms() - t0), st.reply.text);
+    for (int i = 0; i < n_fill; i++)
+        close(fillers[i]);
+    close(lfd);
+    assert_int_equal(rc, XD_UNAVAILABLE);
+    assert_int_equal(st.outcome, SND_SMTP_TEMPFAIL);
+    assert_int_equal(st.phase, SND_SMTP_PHASE_CONNECT);
+    assert_non_null(strstr(st.reply.text, "timed out"));
+}
+
 int main(void)
 {
     if (tu_sh("/usr/bin/python3 -c 'import asyncio' 2>/dev/null") != 0) {
@@ -238,6 +285,9 @@ int main(void)
         return 1;
     }
     xd_log_init("sender-test", XD_LOG_WARN);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fault_matrix)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fault_matrix),
+        cmocka_unit_test(test_connect_timeout),
+    };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
