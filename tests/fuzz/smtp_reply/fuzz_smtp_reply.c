@@ -1,6 +1,6 @@
 /*
  * fuzz_smtp_reply.c: libFuzzer entry for the SMTP client's parsers.
- * Run: build/tests/fuzz/smtp_reply/fuzz_smtp_reply tests/fuzz/smtp_reply/seeds
+ * Run: ./tests/fuzz/run 60 smtp_reply
  */
 #include "smtp_reply_fuzz_body.h"
 
