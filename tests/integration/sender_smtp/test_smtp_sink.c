@@ -67,8 +67,10 @@ static int start_sink(sink *k, const char *host, int ipv6, const char *extra_fla
     int a = 0;
     argv[a++] = SINK;
     argv[a++] = "-c";
-    argv[a++] = "-u";
-    argv[a++] = "nobody";
+    if (geteuid() == 0) { /* smtp-sink refuses to run as root without -u */
+        argv[a++] = "-u";
+        argv[a++] = "nobody";
+    }
     argv[a++] = "-D";
     argv[a++] = k->dump;
     if (extra_flag)

@@ -8,7 +8,8 @@ set -eu
 build=$1; n=${2:-20000}; r=${3:-1}; b=${4:-2000}
 bin=$build/tests/integration/sender_smtp/smtp_throughput
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-/usr/sbin/smtp-sink -u nobody 127.0.0.1:$port 64 &
+user=""; [ "$(id -u)" -ne 0 ] || user="-u nobody"
+/usr/sbin/smtp-sink $user 127.0.0.1:$port 64 &
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
 sleep 0.3
