@@ -2,8 +2,9 @@
  * smtp_client.h: an RFC 5321 SMTP client session: connect (IPv4/IPv6),
  * EHLO (HELO fallback), STARTTLS or implicit TLS with certificate and host
  * name verification, AUTH PLAIN/LOGIN, then any number of mail transactions
- * (MAIL, RCPT with PIPELINING when offered, DATA) with RSET between them,
- * and QUIT. Every wait is bounded by the RFC 5321 §4.5.3.2 timeouts.
+ * (RSET from the second on, MAIL, RCPT, DATA; sent as one pipelined group
+ * when the server offers PIPELINING), and QUIT. Every wait is bounded by the RFC 5321 §4.5.3.2
+ * timeouts.
  *
  *   snd_smtp_opts o;  snd_smtp_opts_init(&o);  o.host = "mx.example"; ...
  *   snd_smtp_session *s;  snd_smtp_status st;  xd_err err;

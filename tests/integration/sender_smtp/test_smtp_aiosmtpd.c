@@ -182,6 +182,7 @@ static void auth_roundtrip(snd_smtp_auth_mech mech, const char *mech_name)
         snprintf(want, sizeof(want), "X-Auth-Mech: %s", mech_name);
         assert_non_null(strstr(cap, want));
         assert_non_null(strstr(cap, "X-Rcpt-To: second@example.test"));
+        assert_non_null(strstr(cap, "X-SNI: localhost")); /* tls_name sent as SNI */
         assert_non_null(strstr(cap, "\r\n.\r\nafter dot")); /* un-stuffed by the server */
         free(cap);
     }
@@ -344,6 +345,7 @@ static void test_implicit_tls_and_smtputf8(void **state)
     assert_non_null(cap);
     assert_non_null(strstr(cap, "X-TLS: yes"));
     assert_non_null(strstr(cap, "X-Auth-Mech: PLAIN")); /* AUTO prefers PLAIN */
+    assert_non_null(strstr(cap, "X-SNI: localhost"));
     free(cap);
     snd_smtp_close(s);
 

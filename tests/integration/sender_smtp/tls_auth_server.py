@@ -8,7 +8,7 @@ then "READY". Modes:
   plain     no TLS, no AUTH, no SMTPUTF8
   implicit  TLS from the first byte (port 465 style), AUTH PLAIN/LOGIN
 Each accepted message is written to OUTDIR/<n>.eml with X- lines saying the envelope,
-whether TLS was on and which AUTH mechanism was used. Stops on SIGTERM.
+whether TLS was on, which AUTH mechanism was used and the SNI name last received. Stops on SIGTERM.
 """
 import argparse
 import asyncio
@@ -19,6 +19,9 @@ import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+LAST_SNI = [None]  # server name the client sent in its last TLS ClientHello
 
 
 class Recorder:
@@ -36,6 +39,7 @@ class Recorder:
         tls = session.ssl or server.transport.get_extra_info("ssl_object")
         lines.append("X-TLS: %s" % ("yes" if tls else "no"))
         lines.append("X-Auth-Mech: %s" % (session.auth_data or "none"))
+        lines.append("X-SNI: %s" % (LAST_SNI[0] if tls else "none"))
         head = ("\r\n".join(lines) + "\r\n").encode()
         tmp = os.path.join(self.outdir, "%d.tmp" % n)
         with open(tmp, "wb") as f:
@@ -55,6 +59,10 @@ def make_auth(user, password):
 def tls_context(cert, key):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+
+    def remember_sni(sslobj, name, context):
+        LAST_SNI[0] = name
+    ctx.sni_callback = remember_sni
     return ctx
 
 
