@@ -216,6 +216,51 @@ static void test_ipv6(void **state)
     run_session("::1", 1, NULL, 20, 2, 1);
 }
 
+/* The largest transaction allowed: 1000 recipients go out in pipelined
+ * groups and each one gets its own result; 1001 is refused up front. */
+static void test_max_recipients(void **state)
+{
+    (void)state;
+    sink k;
+    assert_int_equal(start_sink(&k, "127.0.0.1", 0, NULL), 0);
+    snd_smtp_opts o;
+    snd_smtp_opts_init(&o);
+    o.host = "127.0.0.1";
+    o.port = k.port;
+    o.tls = SND_SMTP_TLS_OPPORTUNISTIC;
+    snd_smtp_session *s = NULL;
+    snd_smtp_status st;
+    xd_err err;
+    assert_int_equal(snd_smtp_open(&o, &s, &st, &err), XD_OK);
+    size_t n = SND_SMTP_MAX_RCPTS + 1;
+    char(*names)[48] = calloc(n, sizeof(*names));
+    const char **rcpts = calloc(n, sizeof(*rcpts));
+    snd_smtp_status *res = calloc(n, sizeof(*res));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "many%zu@example.test", i);
+        rcpts[i] = names[i];
+    }
+    assert_int_equal(snd_smtp_send(s, "b@example.test", rcpts, n, "x", 1, res, &st, &err),
+                     XD_INVALID_ARGUMENT);
+    assert_string_equal(err.field, "rcpts");
+    assert_int_equal(snd_smtp_send(s, "b@example.test", rcpts, n - 1, "x", 1, res, &st, &err),
+                     XD_OK);
+    assert_int_equal(st.outcome, SND_SMTP_DELIVERED);
+    for (size_t i = 0; i < n - 1; i++)
+        assert_int_equal(res[i].outcome, SND_SMTP_DELIVERED);
+    snd_smtp_close(s);
+    assert_int_equal(sink_wait_output(&k, "quit=1 mesg=1", 5000), 0);
+    char *dump = tu_read_file(k.dump, NULL);
+    assert_non_null(dump);
+    assert_int_equal(count(dump, "X-Rcpt-Args: <many"), n - 1);
+    assert_non_null(strstr(dump, "X-Rcpt-Args: <many999@example.test>"));
+    free(dump);
+    free(names);
+    free(rcpts);
+    free(res);
+    stop_sink(&k);
+}
+
 /* 8-bit bodies: BODY=8BITMIME when offered; refused locally (permanent, no
  * command sent, session still usable) when the server lacks 8BITMIME. */
 static void test_8bitmime(void **state)
@@ -294,6 +339,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pipelined_many_messages, teardown),
         cmocka_unit_test_teardown(test_without_pipelining, teardown),
         cmocka_unit_test_teardown(test_ipv6, teardown),
+        cmocka_unit_test_teardown(test_max_recipients, teardown),
         cmocka_unit_test_teardown(test_8bitmime, teardown),
         cmocka_unit_test_teardown(test_connect_refused, teardown),
     };
