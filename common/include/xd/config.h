@@ -25,14 +25,14 @@ typedef enum xd_config_type {
 } xd_config_type;
 
 typedef struct xd_config_item {
-    const char *key;           /* "db_path", "smtp.timeout_connect" */
+    const char *key; /* "db_path", "smtp.timeout_connect" */
     xd_config_type type;
-    const char *default_value; /* text, parsed like any other source; NULL = "" */
-    const char *help;          /* one line for --help and error messages */
-    int64_t min, max;          /* INT, DURATION, SIZE bounds (both 0 = unbounded) */
+    const char *default_value;  /* text, parsed like any other source; NULL = "" */
+    const char *help;           /* one line for --help and error messages */
+    int64_t min, max;           /* INT, DURATION, SIZE bounds (both 0 = unbounded) */
     const char *const *choices; /* ENUM: NULL-terminated list */
-    int secret;                /* value never printed */
-    int required;              /* an empty value is an error */
+    int secret;                 /* value never printed */
+    int required;               /* an empty value is an error */
 } xd_config_item;
 
 typedef struct xd_config xd_config;

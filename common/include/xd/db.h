@@ -16,7 +16,7 @@
 #include "xd/status.h"
 
 typedef struct xd_db_options {
-    int busy_timeout_ms;  /* 0 = 5000 */
+    int busy_timeout_ms;    /* 0 = 5000 */
     int synchronous_normal; /* 1 = NORMAL (faster, loses last commits on power loss) */
     int read_only;
 } xd_db_options;

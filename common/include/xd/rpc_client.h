@@ -33,10 +33,10 @@ typedef struct xd_client_options {
 } xd_client_options;
 
 typedef struct xd_call_options {
-    int64_t timeout_ms;          /* 0 = client default (or parent's remaining) */
-    xd_call *parent;             /* propagate deadline, caller (may be NULL) */
-    const Xd__Caller *caller;    /* overrides the parent's caller */
-    const char *request_id;      /* NULL = fresh random id */
+    int64_t timeout_ms;       /* 0 = client default (or parent's remaining) */
+    xd_call *parent;          /* propagate deadline, caller (may be NULL) */
+    const Xd__Caller *caller; /* overrides the parent's caller */
+    const char *request_id;   /* NULL = fresh random id */
 } xd_call_options;
 
 /* Opens a client for url; peer_name ("verify") appears in error messages.

@@ -61,8 +61,8 @@ typedef struct xd_server_options {
  * impl answers UNIMPLEMENTED, except "Health", which the server answers
  * itself when the service gives none. */
 xd_code xd_server_start(const xd_server_options *options,
-                        const ProtobufCServiceDescriptor *descriptor,
-                        const xd_method_impl *impls, int n_impls, xd_server **out, xd_err *err);
+                        const ProtobufCServiceDescriptor *descriptor, const xd_method_impl *impls,
+                        int n_impls, xd_server **out, xd_err *err);
 
 /* Stops receiving, waits for in-flight handlers, closes. Accepts NULL. */
 void xd_server_stop(xd_server *server);
