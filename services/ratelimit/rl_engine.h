@@ -95,15 +95,15 @@ typedef struct rl_rule_state {
     char key[1200];
     uint64_t base_limit, effective_limit, used, available;
     int64_t period_ms;
-    char why[160];
+    char why[512];
 } rl_rule_state;
 
 typedef struct rl_explain {
     int n_rules;
     rl_rule_state rules[RL_MAX_RULES];
     rl_tier org_tier, ip_tier;
-    char org_why[160], ip_why[160];
-    char penalties[16][200];
+    char org_why[512], ip_why[512];
+    char penalties[16][512];
     int n_penalties;
     char provider[RL_NAME_MAX];
     uint64_t policy_version;
@@ -202,6 +202,9 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms);
  * items are skipped and counted in *bad. */
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
                        const unsigned char *blob, size_t len, uint64_t *bad);
+
+/* Journals the current policy (after start-up picked a new one). */
+void rl_engine_journal_policy(rl_engine *e);
 
 /* Wakes the writer so it exits its wait (shutdown). */
 void rl_engine_wake(rl_engine *e);

@@ -121,7 +121,7 @@ void rl_slot_purge_conns(rl_slot *s, int64_t now_ms);
 typedef struct rl_req {
     char org[RL_VALUE_MAX], ip[RL_VALUE_MAX], domain[RL_VALUE_MAX], provider[RL_NAME_MAX];
     uint32_t factor_permille; /* min of tiers and penalties */
-    char why[160];
+    char why[512];
 } rl_req;
 
 /* Validates and normalises s into r (provider from mx_host when empty). */

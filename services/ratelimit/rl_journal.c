@@ -4,6 +4,7 @@
 #include "rl_engine_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -173,6 +174,14 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms)
     }
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+void rl_engine_journal_policy(rl_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->policy_dirty = 1;
+    rl_touch_locked(e, RL_ITEM_POLICY, "current", NULL);
+    pthread_mutex_unlock(&e->mu);
 }
 
 void rl_engine_wake(rl_engine *e)

@@ -164,7 +164,7 @@ xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject
                 out->retry_after_ms = retry;
                 snprintf(out->binding_rule, sizeof(out->binding_rule), "%s", rule->name);
                 snprintf(out->reason, sizeof(out->reason),
-                         "rule %s: %u of %" PRIu64 " connections in use%s%s", rule->name, live,
+                         "rule %s: %u of %" PRIu64 " connections in use%s%.160s", rule->name, live,
                          limit, r.factor_permille != 1000 ? "; " : "",
                          r.factor_permille != 1000 ? r.why : "");
             }

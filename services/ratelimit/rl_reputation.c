@@ -129,7 +129,7 @@ void rl_req_scale_locked(rl_engine *e, rl_req *r, int64_t now_ms)
                 continue;
             if (pn->permille < r->factor_permille) {
                 r->factor_permille = pn->permille;
-                snprintf(r->why, sizeof(r->why), "%s: penalty %s for %s -> %u permille", key,
+                snprintf(r->why, sizeof(r->why), "%.64s: penalty %s for %s -> %u permille", key,
                          pn->pattern, pn->provider[0] ? pn->provider : "all providers",
                          pn->permille);
             }

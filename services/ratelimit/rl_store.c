@@ -1,0 +1,249 @@
+/* rl_store.c: SQLite persistence with a group-commit writer; see rl_store.h. */
+#include "rl_store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "rl_codec.h"
+#include "xd/db.h"
+#include "xd/log.h"
+
+static const char *const MIGRATIONS[] = {
+    "CREATE TABLE rl_item ("
+    " kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL DEFAULT 0,"
+    " blob BLOB NOT NULL,"
+    " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX rl_item_at ON rl_item (kind, at_ms);",
+};
+
+struct rl_store {
+    sqlite3 *db;
+    sqlite3_stmt *upsert, *del, *prune;
+    rl_engine *engine;
+    const xd_clock *clock;
+    int64_t sweep_interval_ms, dedup_ttl_ms;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_ullong commits, items;
+};
+
+static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
+{
+    xd_code rc = xd_db_begin(st->db, err);
+    if (rc != XD_OK)
+        return rc;
+    for (size_t i = 0; i < b->n; i++) {
+        const rl_item *it = &b->items[i];
+        sqlite3_stmt *s = it->blob ? st->upsert : st->del;
+        sqlite3_reset(s);
+        sqlite3_bind_int(s, 1, it->kind);
+        sqlite3_bind_text(s, 2, it->key, -1, SQLITE_STATIC);
+        if (it->blob) {
+            sqlite3_bind_int64(s, 3, it->at_ms);
+            sqlite3_bind_blob(s, 4, it->blob, (int)it->blob_len, SQLITE_STATIC);
+        }
+        int src = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE) {
+            rc = xd_db_fail(st->db, src, "writing ratelimit state", err);
+            xd_db_rollback(st->db);
+            return rc;
+        }
+    }
+    rc = xd_db_commit(st->db, err);
+    if (rc != XD_OK) {
+        xd_db_rollback(st->db);
+        return rc;
+    }
+    atomic_fetch_add(&st->commits, 1);
+    atomic_fetch_add(&st->items, b->n);
+    return XD_OK;
+}
+
+static void prune(rl_store *st, int64_t now)
+{
+    sqlite3_reset(st->prune);
+    sqlite3_bind_int64(st->prune, 1, now - st->dedup_ttl_ms);
+    int rc = sqlite3_step(st->prune);
+    sqlite3_reset(st->prune);
+    if (rc != SQLITE_DONE)
+        XD_WARN("pruning old request ids failed: %s", sqlite3_errmsg(st->db));
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Writes every batch; a failed batch is kept and retried first, so durable
+ * sequences only ever advance over committed changes. */
+static void *writer_main(void *arg)
+{
+    rl_store *st = arg;
+    rl_batch b = {0};
+    int64_t next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
+    for (;;) {
+        int stopping = atomic_load(&st->stop);
+        rl_engine_collect(st->engine, &b, stopping ? 0 : 100);
+        if (b.n > 0) {
+            xd_err err;
+            xd_err_clear(&err);
+            if (write_batch(st, &b, &err) != XD_OK) {
+                XD_ERROR("ratelimit store: %s (will retry)", err.message);
+                rl_engine_durable(st->engine, 0, 0);
+                if (stopping)
+                    break;
+                sleep_ms(50);
+                continue;
+            }
+        }
+        rl_engine_durable(st->engine, b.seq, 1);
+        rl_batch_free(&b);
+        if (stopping)
+            break;
+        if (xd_monotonic_ms() >= next_sweep) {
+            int64_t now = xd_clock_now_ms(st->clock);
+            rl_engine_sweep(st->engine, now, 20000);
+            prune(st, now);
+            next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
+        }
+    }
+    rl_batch_free(&b);
+    return NULL;
+}
+
+static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const char *file_json,
+                           rl_restore_stats *stats, xd_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    rl_policy *policy = NULL;
+    char *stored_json = NULL;
+    uint64_t version = 0;
+    xd_code rc = xd_db_prepare(st->db, "SELECT blob FROM rl_item WHERE kind = 1", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const unsigned char *blob = sqlite3_column_blob(q, 0);
+        int len = sqlite3_column_bytes(q, 0);
+        rl_rbuf r = {blob, (size_t)len, 0, 0};
+        version = rl_get_u64(&r);
+        uint32_t n = rl_get_u32(&r);
+        if (!r.bad && n <= (uint32_t)(len - (int)r.pos) && (stored_json = malloc(n + 1))) {
+            memcpy(stored_json, blob + r.pos, n);
+            stored_json[n] = '\0';
+        }
+    }
+    sqlite3_finalize(q);
+    const char *json = stored_json;
+    if (file_json && (!stored_json || strcmp(file_json, stored_json) != 0)) {
+        json = file_json;
+        version++;
+    } else if (!stored_json) {
+        json = rl_policy_default_json();
+        version = 1;
+    }
+    rc = rl_policy_parse(json, &policy, err);
+    if (rc != XD_OK) {
+        free(stored_json);
+        return rc;
+    }
+    rc = rl_engine_new(eopt, policy, json, version, &st->engine, err);
+    int policy_changed = json != stored_json;
+    free(stored_json);
+    if (rc != XD_OK)
+        return rc;
+    rc = xd_db_prepare(st->db,
+                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind > 1 "
+                       "ORDER BY kind, at_ms",
+                       &q, err);
+    if (rc != XD_OK)
+        return rc;
+    int src;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
+                          (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3),
+                          &stats->bad);
+        stats->items++;
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_DONE)
+        return xd_db_fail(st->db, src, "reading ratelimit state", err);
+    stats->policy_version = version;
+    rl_engine_attach_store(st->engine);
+    if (policy_changed) /* store the policy that now applies */
+        rl_engine_journal_policy(st->engine);
+    return XD_OK;
+}
+
+xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_store **out,
+                      rl_restore_stats *stats, xd_err *err)
+{
+    int64_t t0 = xd_monotonic_ms();
+    memset(stats, 0, sizeof(*stats));
+    rl_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
+    st->clock = opt->clock ? opt->clock : xd_clock_system();
+    st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
+    st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
+    xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
+    xd_code rc = xd_db_open(opt->db_path, MIGRATIONS, (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)),
+                            &dbo, &st->db, err);
+    if (rc != XD_OK)
+        goto fail;
+    if ((rc = xd_db_prepare(st->db,
+                            "INSERT INTO rl_item (kind, key, at_ms, blob) VALUES (?1, ?2, ?3, ?4) "
+                            "ON CONFLICT (kind, key) DO UPDATE SET at_ms = excluded.at_ms, "
+                            "blob = excluded.blob",
+                            &st->upsert, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind = ?1 AND key = ?2", &st->del,
+                            err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db,
+                            "DELETE FROM rl_item WHERE kind IN (5, 6) AND at_ms < ?1", &st->prune,
+                            err)) != XD_OK)
+        goto fail;
+    if ((rc = restore_all(st, &opt->engine, opt->policy_file_json, stats, err)) != XD_OK)
+        goto fail;
+    if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+        rc = xd_err_set(err, XD_INTERNAL, "cannot start the ratelimit writer thread");
+        goto fail;
+    }
+    stats->elapsed_ms = xd_monotonic_ms() - t0;
+    *engine_out = st->engine;
+    *out = st;
+    return XD_OK;
+fail:
+    sqlite3_finalize(st->upsert);
+    sqlite3_finalize(st->del);
+    sqlite3_finalize(st->prune);
+    xd_db_close(st->db);
+    rl_engine_free(st->engine);
+    free(st);
+    return rc;
+}
+
+void rl_store_close(rl_store *st)
+{
+    if (!st)
+        return;
+    atomic_store(&st->stop, 1);
+    rl_engine_wake(st->engine);
+    pthread_join(st->thread, NULL);
+    sqlite3_finalize(st->upsert);
+    sqlite3_finalize(st->del);
+    sqlite3_finalize(st->prune);
+    xd_db_close(st->db);
+    free(st);
+}
+
+void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)
+{
+    *commits = atomic_load(&st->commits);
+    *items = atomic_load(&st->items);
+}
