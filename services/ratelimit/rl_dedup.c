@@ -7,64 +7,53 @@
 
 #define RL_DEDUP_MAX_KEYS 64
 
-rl_dedup *rl_dedup_new(const char *id, int64_t at_ms, int is_refund)
+rl_dedup *rl_dedup_make(const char *id, int64_t at_ms, int is_refund, const rl_decision *x,
+                        const char *const *keys, const int64_t *interval_ns, int n_keys)
 {
-    size_t n = strlen(id);
-    rl_dedup *d = calloc(1, sizeof(*d) + n + 1);
+    if (n_keys > RL_DEDUP_MAX_KEYS || n_keys < 0)
+        return NULL;
+    const char *binding = x ? x->binding_rule : "";
+    const char *reason = x ? x->reason : "";
+    const char *provider = x ? x->provider : "";
+    size_t idl = strlen(id) + 1;
+    size_t extra = strlen(binding) + strlen(reason) + strlen(provider) + 4;
+    for (int i = 0; i < n_keys; i++)
+        extra += strlen(keys[i]) + 1;
+    size_t ivoff = (sizeof(rl_dedup) + idl + extra + 7) & ~(size_t)7;
+    rl_dedup *d = malloc(ivoff + sizeof(int64_t) * (size_t)n_keys);
     if (!d)
         return NULL;
-    memcpy(d->id, id, n + 1);
+    memset(d, 0, sizeof(*d));
+    memcpy(d->id, id, idl);
     d->at_ms = at_ms;
     d->is_refund = (uint8_t)is_refund;
+    d->extra = d->id + idl;
+    d->interval_ns = (int64_t *)(void *)((char *)d + ivoff);
+    d->n_keys = (uint8_t)n_keys;
+    if (x) {
+        d->verdict = (uint8_t)x->verdict;
+        d->granted = x->granted;
+        d->retry_after_ms = x->retry_after_ms;
+    }
+    char *p = d->extra;
+    p += sprintf(p, "%s", binding) + 1;
+    p += sprintf(p, "%s", reason) + 1;
+    p += sprintf(p, "%s", provider) + 1;
+    *p = '\0';
+    for (int i = 0; i < n_keys; i++) {
+        if (i)
+            *p++ = '\n';
+        size_t kl = strlen(keys[i]);
+        memcpy(p, keys[i], kl + 1);
+        p += kl;
+        d->interval_ns[i] = interval_ns[i];
+    }
     return d;
 }
 
 void rl_dedup_free(rl_dedup *d)
 {
-    if (!d)
-        return;
-    free(d->extra);
-    free(d->interval_ns);
     free(d);
-}
-
-static int set_fields(rl_dedup *d, const char *binding, const char *reason, const char *provider,
-                      const char *const *keys, int n_keys)
-{
-    size_t len = strlen(binding) + strlen(reason) + strlen(provider) + 4;
-    for (int i = 0; i < n_keys; i++)
-        len += strlen(keys[i]) + 1;
-    char *x = malloc(len);
-    if (!x)
-        return -1;
-    char *p = x;
-    p += sprintf(p, "%s", binding) + 1;
-    p += sprintf(p, "%s", reason) + 1;
-    p += sprintf(p, "%s", provider) + 1;
-    *p = '\0';
-    for (int i = 0; i < n_keys; i++)
-        p += sprintf(p, "%s%s", i ? "\n" : "", keys[i]);
-    free(d->extra);
-    d->extra = x;
-    d->n_keys = (uint8_t)n_keys;
-    return 0;
-}
-
-int rl_dedup_set(rl_dedup *d, const rl_decision *x, const char *const *keys,
-                 const int64_t *interval_ns, int n_keys)
-{
-    if (n_keys > RL_DEDUP_MAX_KEYS)
-        return -1;
-    d->verdict = (uint8_t)x->verdict;
-    d->granted = x->granted;
-    d->retry_after_ms = x->retry_after_ms;
-    if (n_keys > 0) {
-        d->interval_ns = malloc(sizeof(int64_t) * (size_t)n_keys);
-        if (!d->interval_ns)
-            return -1;
-        memcpy(d->interval_ns, interval_ns, sizeof(int64_t) * (size_t)n_keys);
-    }
-    return set_fields(d, x->binding_rule, x->reason, x->provider, keys, n_keys);
 }
 
 static const char *field(const rl_dedup *d, int i)
@@ -129,14 +118,13 @@ void rl_dedup_encode(const rl_dedup *d, rl_wbuf *w)
 rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
 {
     char binding[64], reason[256], provider[64];
-    static __thread char keybuf[RL_DEDUP_MAX_KEYS][1200];
+    char(*keybuf)[1200] = malloc(RL_DEDUP_MAX_KEYS * sizeof(*keybuf));
     const char *keys[RL_DEDUP_MAX_KEYS];
     int64_t iv[RL_DEDUP_MAX_KEYS];
-    rl_dedup *d = rl_dedup_new(id, at_ms, 0);
-    if (!d)
+    if (!keybuf)
         return NULL;
-    d->is_refund = rl_get_u8(r);
-    d->refunded = rl_get_u32(r);
+    int is_refund = rl_get_u8(r);
+    uint32_t refunded = rl_get_u32(r);
     rl_decision x;
     memset(&x, 0, offsetof(rl_decision, rules));
     x.verdict = (rl_verdict)rl_get_u8(r);
@@ -156,9 +144,9 @@ rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
         iv[i] = rl_get_i64(r);
         keys[i] = keybuf[i];
     }
-    if (r->bad || rl_dedup_set(d, &x, keys, iv, n) != 0) {
-        rl_dedup_free(d);
-        return NULL;
-    }
+    rl_dedup *d = r->bad ? NULL : rl_dedup_make(id, at_ms, is_refund, &x, keys, iv, n);
+    free(keybuf);
+    if (d)
+        d->refunded = refunded;
     return d;
 }

@@ -21,17 +21,17 @@ typedef struct rl_dedup {
     uint32_t granted;
     uint32_t refunded; /* consume: refunded so far; refund: recipients returned */
     uint8_t is_refund, dirty, verdict, n_keys;
-    char *extra;          /* binding \0 reason \0 provider \0 key1 \n key2 ... \0 */
     int64_t *interval_ns; /* per consumed key: GCRA interval, 0 for windows */
-    char id[];
+    char *extra;          /* binding \0 reason \0 provider \0 key1 \n key2 ... \0 */
+    char id[];            /* then extra, then interval_ns, in the same block */
 } rl_dedup;
 
-rl_dedup *rl_dedup_new(const char *id, int64_t at_ms, int is_refund);
+/* Makes a record in one allocation: for a Consume, x is its answer and keys
+ * (n_keys, with each key's GCRA interval) what it consumed; for a Refund, x
+ * is NULL. NULL on OOM or more than 64 keys. Free with rl_dedup_free. */
+rl_dedup *rl_dedup_make(const char *id, int64_t at_ms, int is_refund, const rl_decision *x,
+                        const char *const *keys, const int64_t *interval_ns, int n_keys);
 void rl_dedup_free(rl_dedup *d);
-
-/* Stores decision x and the keys it consumed. 0, or -1 on OOM. */
-int rl_dedup_set(rl_dedup *d, const rl_decision *x, const char *const *keys,
-                 const int64_t *interval_ns, int n_keys);
 
 /* Writes the stored answer into out (n_rules = 0). */
 void rl_dedup_fill(const rl_dedup *d, rl_decision *out);

@@ -2,6 +2,7 @@
  * and SetPolicy; see rl_engine.h. Leases, reputation and Explain live in
  * their own files. */
 #include "rl_engine_int.h"
+#include "xd/util.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -33,7 +34,7 @@ xd_code rl_engine_new(const rl_engine_options *opt, rl_policy *policy, const cha
     if (opt)
         e->opt = *opt;
     if (!e->opt.window_max_entries)
-        e->opt.window_max_entries = 1024;
+        e->opt.window_max_entries = 256;
     if (e->opt.window_max_entries < 2)
         e->opt.window_max_entries = 2;
     if (!e->opt.max_keys)
@@ -223,7 +224,7 @@ xd_code rl_req_init_locked(rl_engine *e, const rl_subject *s, rl_req *r, xd_err 
     if (!r->provider[0] && mx[0]) {
         const char *p = rl_policy_provider_for_mx(e->policy, mx);
         if (p)
-            snprintf(r->provider, sizeof(r->provider), "%s", p);
+            xd_strlcpy(r->provider, p, sizeof(r->provider));
     }
     r->factor_permille = 1000;
     r->why[0] = '\0';
@@ -231,6 +232,18 @@ xd_code rl_req_init_locked(rl_engine *e, const rl_subject *s, rl_req *r, xd_err 
 }
 
 static const char KIND_LETTER[] = "?mwgc";
+
+/* Appends tag and value to out at *len; 0, or -1 when it would not fit. */
+static int key_part(char *out, size_t size, size_t *len, const char *tag, const char *value)
+{
+    size_t tl = strlen(tag), vl = strlen(value);
+    if (*len + tl + vl + 1 > size)
+        return -1;
+    memcpy(out + *len, tag, tl);
+    memcpy(out + *len + tl, value, vl);
+    *len += tl + vl;
+    return 0;
+}
 
 size_t rl_rule_key(const rl_rule *rule, const rl_req *r, char *out, size_t size)
 {
@@ -242,16 +255,17 @@ size_t rl_rule_key(const rl_rule *rule, const rl_req *r, char *out, size_t size)
         ((rule->scope & RL_SCOPE_DOMAIN) && !r->domain[0]) ||
         ((rule->scope & RL_SCOPE_PROVIDER) && !r->provider[0]))
         return 0;
-    int n = snprintf(out, size, "%c:%s%s%s%s%s%s%s%s%s", KIND_LETTER[rule->kind], rule->name,
-                     (rule->scope & RL_SCOPE_ORG) ? "|o=" : "",
-                     (rule->scope & RL_SCOPE_ORG) ? r->org : "",
-                     (rule->scope & RL_SCOPE_IP) ? "|i=" : "",
-                     (rule->scope & RL_SCOPE_IP) ? r->ip : "",
-                     (rule->scope & RL_SCOPE_DOMAIN) ? "|d=" : "",
-                     (rule->scope & RL_SCOPE_DOMAIN) ? r->domain : "",
-                     (rule->scope & RL_SCOPE_PROVIDER) ? "|p=" : "",
-                     (rule->scope & RL_SCOPE_PROVIDER) ? r->provider : "");
-    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+    /* Built by hand: this runs for every rule of every decision. */
+    char head[3] = {KIND_LETTER[rule->kind], ':', '\0'};
+    size_t len = 0;
+    if (key_part(out, size, &len, head, rule->name) ||
+        ((rule->scope & RL_SCOPE_ORG) && key_part(out, size, &len, "|o=", r->org)) ||
+        ((rule->scope & RL_SCOPE_IP) && key_part(out, size, &len, "|i=", r->ip)) ||
+        ((rule->scope & RL_SCOPE_DOMAIN) && key_part(out, size, &len, "|d=", r->domain)) ||
+        ((rule->scope & RL_SCOPE_PROVIDER) && key_part(out, size, &len, "|p=", r->provider)))
+        return 0;
+    out[len] = '\0';
+    return len;
 }
 
 uint64_t rl_effective(const rl_rule *rule, const rl_req *r, uint64_t value)
@@ -349,8 +363,8 @@ static rl_dedup *remember_locked(rl_engine *e, const char *request_id, const rl_
         iv[n] = ap[i].rule->kind == RL_KIND_GCRA ? ap[i].gcra.interval_ns : 0;
         n++;
     }
-    rl_dedup *r = rl_dedup_new(request_id, now, 0);
-    if (!r || rl_dedup_set(r, d, keys, iv, n) != 0 || dedup_add_locked(e, r) != 0) {
+    rl_dedup *r = rl_dedup_make(request_id, now, 0, d, keys, iv, n);
+    if (!r || dedup_add_locked(e, r) != 0) {
         rl_dedup_free(r);
         return NULL;
     }
@@ -404,7 +418,7 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
         goto out;
     rl_req_scale_locked(e, &r, now);
     memset(out, 0, offsetof(rl_decision, rules));
-    snprintf(out->provider, sizeof(out->provider), "%s", r.provider);
+    xd_strlcpy(out->provider, r.provider, sizeof(out->provider));
     int n_ap = 0;
     uint64_t want = recipients;
     const applied *cap_rule = NULL;
@@ -506,7 +520,7 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
     out->n_rules = n_ap;
     for (int i = 0; i < n_ap; i++) {
         rl_rule_outcome *o = &out->rules[i];
-        snprintf(o->rule, sizeof(o->rule), "%s", ap[i].rule->name);
+        xd_strlcpy(o->rule, ap[i].rule->name, sizeof(o->rule));
         o->kind = ap[i].rule->kind;
         o->effective_limit = ap[i].limit;
         o->available = ap[i].avail;
@@ -522,7 +536,8 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
     for (int i = 0; i < n_ap && grant > 0; i++) {
         applied *a = &ap[i];
         if (a->rule->kind == RL_KIND_WINDOW)
-            rl_window_add(&a->slot->win, now, grant, e->opt.window_max_entries);
+            rl_window_add(&a->slot->win, now, grant, e->opt.window_max_entries,
+                          rl_window_granule_ms(a->rule->period_ms, e->opt.window_max_entries));
         else if (a->rule->kind == RL_KIND_GCRA)
             a->slot->tat_ns = rl_gcra_take(a->gcra, a->slot->tat_ns, now, grant);
         else
@@ -530,9 +545,10 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
         seq = rl_touch_locked(e, RL_ITEM_SLOT, a->slot->key, &a->slot->dirty);
     }
     if (grant > 0) {
-        if (r.org[0] && !rl_rep_get_locked(e, "org", r.org))
+        /* First grant fixes a subject's warm-up start. */
+        if (r.org[0] && !r.org_rep)
             rl_rep_make_locked(e, "org", r.org, now);
-        if (r.ip[0] && !rl_rep_get_locked(e, "ip", r.ip))
+        if (r.ip[0] && !r.ip_rep)
             rl_rep_make_locked(e, "ip", r.ip, now);
     }
     rl_dedup *rec = remember_locked(e, request_id, out, ap, n_ap, now);
@@ -587,7 +603,7 @@ xd_code rl_engine_refund(rl_engine *e, const char *request_id, const char *consu
                           consume_request_id, recipients);
         goto out;
     }
-    rl_dedup *rec = rl_dedup_new(request_id, now, 1);
+    rl_dedup *rec = rl_dedup_make(request_id, now, 1, NULL, NULL, NULL, 0);
     if (!rec || dedup_add_locked(e, rec) != 0) {
         rl_dedup_free(rec);
         rc = xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");

@@ -26,7 +26,7 @@
 typedef struct rl_engine rl_engine;
 
 typedef struct rl_engine_options {
-    uint32_t window_max_entries; /* records per window ring before merging; 0 = 1024 */
+    uint32_t window_max_entries; /* window granule = window / this (min 1 ms); 0 = 256 */
     uint64_t max_keys;           /* counter keys in memory; 0 = 4,000,000 */
     uint32_t dedup_max;          /* remembered request ids; 0 = 1,000,000 */
     int64_t dedup_ttl_ms;        /* how long a request id is remembered; 0 = 24 h */

@@ -58,7 +58,8 @@ typedef struct rl_penalty {
 } rl_penalty;
 
 /* Reputation of one sending subject ("org:<id>" or "ip:<addr>"). */
-typedef struct rl_rep {
+typedef struct rl_rep rl_rep;
+struct rl_rep {
     rl_tier tier;
     int64_t created_ms, tier_since_ms;
     char why[128];
@@ -70,7 +71,7 @@ typedef struct rl_rep {
     int n_pen;
     uint8_t dirty;
     char key[RL_SUBJ_KEY_MAX];
-} rl_rep;
+};
 
 typedef struct rl_event {
     char id[RL_ID_MAX + 1];
@@ -120,7 +121,8 @@ void rl_slot_purge_conns(rl_slot *s, int64_t now_ms);
 /* Request context: validated, lower-cased subject and the provider. */
 typedef struct rl_req {
     char org[RL_VALUE_MAX], ip[RL_VALUE_MAX], domain[RL_VALUE_MAX], provider[RL_NAME_MAX];
-    uint32_t factor_permille; /* min of tiers and penalties */
+    struct rl_rep *org_rep, *ip_rep; /* looked up by rl_req_scale_locked */
+    uint32_t factor_permille;        /* min of tiers and penalties */
     char why[512];
 } rl_req;
 

@@ -210,7 +210,9 @@ static void restore_slot(rl_engine *e, const char *key, rl_rbuf *r, uint64_t *ba
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         int64_t ts = rl_get_i64(r);
         uint64_t c = rl_get_u64(r);
-        if (!r->bad && rl_window_add(&s->win, ts, c, e->opt.window_max_entries) != 0)
+        /* Records come back as stored (granule 1 ms): merging them again
+         * could only move stamps later, which is never needed. */
+        if (!r->bad && rl_window_add(&s->win, ts, c, e->opt.window_max_entries, 1) != 0)
             abort(); /* out of memory at start-up */
         if (ts > e->last_now_ms)
             e->last_now_ms = ts;

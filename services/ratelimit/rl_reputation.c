@@ -28,7 +28,13 @@ void rl_rep_free(rl_rep *rep)
 
 static void subj_key(char *out, size_t size, const char *kind, const char *id)
 {
-    snprintf(out, size, "%s:%s", kind, id);
+    size_t kl = strlen(kind), il = strlen(id);
+    if (kl + il + 2 > size)
+        il = size - kl - 2; /* ids are bounded below this by validation */
+    memcpy(out, kind, kl);
+    out[kl] = ':';
+    memcpy(out + kl + 1, id, il);
+    out[kl + 1 + il] = '\0';
 }
 
 rl_rep *rl_rep_get_locked(rl_engine *e, const char *kind, const char *id)
@@ -84,7 +90,8 @@ uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key_s, const rl_rep
             day = 0;
         int idx = day >= p->n_warmup ? p->n_warmup - 1 : (int)day;
         f = p->warmup_permille[idx];
-        snprintf(why, why_size, "%s: tier new, warm-up day %" PRId64 " -> %u permille%s",
+        if (why)
+            snprintf(why, why_size, "%s: tier new, warm-up day %" PRId64 " -> %u permille%s",
                  subj_key_s, day, f, overridden ? " (policy override)" : "");
         break;
     }
@@ -95,7 +102,8 @@ uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key_s, const rl_rep
         f = t == RL_TIER_GOOD      ? p->good_permille
             : t == RL_TIER_FLAGGED ? p->flagged_permille
                                    : p->suspended_permille;
-        snprintf(why, why_size, "%s: tier %s -> %u permille (%s)", subj_key_s, rl_tier_name(t), f,
+        if (why)
+            snprintf(why, why_size, "%s: tier %s -> %u permille (%s)", subj_key_s, rl_tier_name(t), f,
                  overridden ? "policy override" : (rep ? rep->why : ""));
         break;
     }
@@ -110,16 +118,23 @@ void rl_req_scale_locked(rl_engine *e, rl_req *r, int64_t now_ms)
     rl_tier t;
     r->factor_permille = 1000;
     r->why[0] = '\0';
+    r->org_rep = r->ip_rep = NULL;
     const char *kinds[2] = {"org", "ip"};
     const char *ids[2] = {r->org, r->ip};
     for (int k = 0; k < 2; k++) {
         if (!ids[k][0])
             continue;
-        rl_rep *rep = rl_rep_get_locked(e, kinds[k], ids[k]);
         subj_key(key, sizeof(key), kinds[k], ids[k]);
-        uint32_t f = rl_rep_factor_locked(e, key, rep, now_ms, &t, why, sizeof(why));
+        rl_rep *rep = rl_map_get(&e->reps, key, rl_hash(key, strlen(key)));
+        if (k == 0)
+            r->org_rep = rep;
+        else
+            r->ip_rep = rep;
+        /* The explanation is only formatted when it matters (a reduced limit). */
+        uint32_t f = rl_rep_factor_locked(e, key, rep, now_ms, &t, NULL, 0);
         if (f < r->factor_permille) {
             r->factor_permille = f;
+            rl_rep_factor_locked(e, key, rep, now_ms, &t, why, sizeof(why));
             snprintf(r->why, sizeof(r->why), "%s", why);
         }
         for (int i = 0; rep && i < rep->n_pen; i++) {

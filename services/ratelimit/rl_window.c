@@ -74,29 +74,48 @@ static int reserve(rl_window *w, uint32_t want)
     return 0;
 }
 
+int64_t rl_window_granule_ms(int64_t window_ms, uint32_t max_entries)
+{
+    int64_t g = max_entries ? window_ms / max_entries : 1;
+    return g > 0 ? g : 1;
+}
+
 int rl_window_reserve_one(rl_window *w, uint32_t max_entries)
 {
-    if (w->n < w->cap || w->n >= max_entries)
+    if (w->n < w->cap || w->n > max_entries)
         return 0;
     uint32_t want = w->cap ? w->cap * 2 : 1;
-    if (want > max_entries)
-        want = max_entries;
+    if (want > max_entries + 1)
+        want = max_entries + 1;
     return reserve(w, want);
 }
 
-int rl_window_add(rl_window *w, int64_t now_ms, uint64_t count, uint32_t max_entries)
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+int rl_window_add(rl_window *w, int64_t now_ms, uint64_t count, uint32_t max_entries,
+                  int64_t granule_ms)
 {
     if (count == 0)
         return 0;
+    if (granule_ms < 1)
+        granule_ms = 1;
     if (w->n > 0) {
         rl_win_entry *last = &w->ring[(w->head + w->n - 1) % w->cap];
-        if (now_ms <= last->ts_ms) { /* same ms (or a clock step back): share it */
+        /* Same granule (or a clock step back): share the record, stamped
+         * with the later time so nothing expires early. */
+        if (now_ms <= last->ts_ms ||
+            floor_div(now_ms, granule_ms) == floor_div(last->ts_ms, granule_ms)) {
+            if (now_ms > last->ts_ms)
+                last->ts_ms = now_ms;
             last->count += count;
             w->sum += count;
             return 0;
         }
     }
-    if (w->n >= max_entries) {
+    if (w->n >= max_entries + 1) {
         /* Merge the two oldest into the second (newer timestamp): those
          * recipients now expire later than they really would, never sooner. */
         rl_win_entry *oldest = &w->ring[w->head];
@@ -106,8 +125,8 @@ int rl_window_add(rl_window *w, int64_t now_ms, uint64_t count, uint32_t max_ent
         w->n--;
     } else if (w->n == w->cap) {
         uint32_t want = w->cap ? w->cap * 2 : 1;
-        if (want > max_entries)
-            want = max_entries;
+        if (want > max_entries + 1)
+            want = max_entries + 1;
         if (reserve(w, want) != 0)
             return -1;
     }

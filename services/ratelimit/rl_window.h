@@ -4,11 +4,14 @@
  *
  * Rolling window: a ring of grant records (timestamp ms, recipients), oldest
  * first; a grant made at t counts while now - t < window_ms. Grants in the
- * same millisecond share a record. When a ring reaches max_entries, its two
- * oldest records merge into one carrying the NEWER timestamp, so the merged
- * recipients expire later than they truly would: the window may under-admit
- * but never admits more than `limit` in any trailing window. Below that cap
- * the window is exact.
+ * same aligned granule (granule_ms = window_ms / max_entries, at least 1 ms)
+ * share a record stamped with the LATEST grant time, so those recipients
+ * expire at most one granule later than they truly would: the window may
+ * under-admit near its trailing edge but never admits more than `limit` in
+ * any trailing window. With a 1 ms granule it is exact. A ring therefore
+ * holds at most window/granule + 1 records; should it still reach
+ * max_entries + 1 (a changed policy), the two oldest records merge under the
+ * newer stamp, which is conservative too.
  *
  * GCRA: the theoretical arrival time in ns; interval = ceil(period/limit) so
  * rounding only ever slows the pace. At most `burst` recipients at an
@@ -48,9 +51,13 @@ uint64_t rl_window_available(const rl_window *w, uint64_t limit);
 int64_t rl_window_retry_ms(const rl_window *w, int64_t now_ms, int64_t window_ms, uint64_t limit,
                            uint64_t need);
 
+/* The granule for a window: max(1, window_ms / max_entries). */
+int64_t rl_window_granule_ms(int64_t window_ms, uint32_t max_entries);
+
 /* Records a grant at now_ms (>= every earlier grant). Returns 0, -1 on OOM
- * (nothing recorded). max_entries >= 2. */
-int rl_window_add(rl_window *w, int64_t now_ms, uint64_t count, uint32_t max_entries);
+ * (nothing recorded). max_entries >= 2; granule_ms >= 1. */
+int rl_window_add(rl_window *w, int64_t now_ms, uint64_t count, uint32_t max_entries,
+                  int64_t granule_ms);
 
 /* Makes sure the next rl_window_add cannot fail for lack of memory.
  * Returns 0, -1 on OOM. */

@@ -99,11 +99,14 @@ static void test_partial_and_retry_exact(void **state)
     assert_int_equal(d.verdict, RL_PARTIAL);
     assert_int_equal(d.granted, 1);
     assert_string_equal(d.binding_rule, "ip-hour");
-    /* Full now; all-or-nothing 3 needs the first grant (3 at T0) to expire. */
+    /* Full now; all-or-nothing 3 needs the grants to expire. With the default
+     * 256 records per window, an hour has 14,062 ms granules: the grants at
+     * T0, T0+500 and T0+1000 share one record stamped T0+1000 (late, never
+     * early), so they all expire at T0+1000+1h. */
     assert_int_equal(rl_engine_consume(e, "p4", &a, 3, 0, 1, T0 + 2000, &d, &err), XD_OK);
     assert_int_equal(d.verdict, RL_DENIED);
     int64_t retry = d.retry_after_ms;
-    assert_int_equal(retry, 3600000 - 2000);
+    assert_int_equal(retry, 3600000 + 1000 - 2000);
     assert_int_equal(rl_engine_consume(e, "p5", &a, 3, 0, 1, T0 + 2000 + retry - 1, &d, &err),
                      XD_OK);
     assert_int_equal(d.verdict, RL_DENIED);
