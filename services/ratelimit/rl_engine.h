@@ -183,13 +183,22 @@ typedef struct rl_batch {
 
 void rl_batch_free(rl_batch *b);
 
-/* Attaches a store: from now on sequences become durable only through
- * rl_engine_durable. */
-void rl_engine_attach_store(rl_engine *e);
+/* Commits what is dirty now (collect + write + rl_engine_durable); returns
+ * 0 on success. Called by a waiting caller (leader-based group commit: the
+ * first waiter commits for everyone, with no hand-off to another thread)
+ * and by the store's background thread. */
+typedef int (*rl_flush_fn)(void *arg);
 
-/* Waits up to timeout_ms for `limit`-free work (dirty state) and moves it,
- * serialized, into b (appending). Returns 1 when b got items. */
-int rl_engine_collect(rl_engine *e, rl_batch *b, int64_t timeout_ms);
+/* Attaches a store: from now on sequences become durable only through
+ * rl_engine_durable; flush commits on a waiter's behalf. */
+void rl_engine_attach_store(rl_engine *e, rl_flush_fn flush, void *arg);
+
+/* Waits up to timeout_ms until something is dirty (or rl_engine_wake). */
+void rl_engine_wait_work(rl_engine *e, int64_t timeout_ms);
+
+/* Moves every dirty object, serialized, into b (appending) and sets b->seq.
+ * Returns 1 when b got items. */
+int rl_engine_collect(rl_engine *e, rl_batch *b);
 
 /* Declares sequences up to seq durable (ok=1) or the store failing (ok=0). */
 void rl_engine_durable(rl_engine *e, uint64_t seq, int ok);

@@ -105,6 +105,9 @@ struct rl_engine {
     size_t n_dirty, cap_dirty;
     uint64_t seq, durable_seq;
     int store_attached, store_failed, wake;
+    int flushing; /* a caller is committing for everyone */
+    rl_flush_fn flush;
+    void *flush_arg;
 };
 
 /* Monotonic engine time. */

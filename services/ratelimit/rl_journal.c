@@ -107,10 +107,12 @@ static void collect_one(rl_engine *e, rl_batch *b, rl_dirty *dt)
     dt->key = NULL;
 }
 
-void rl_engine_attach_store(rl_engine *e)
+void rl_engine_attach_store(rl_engine *e, rl_flush_fn flush, void *arg)
 {
     pthread_mutex_lock(&e->mu);
     e->store_attached = 1;
+    e->flush = flush;
+    e->flush_arg = arg;
     e->durable_seq = e->seq;
     pthread_mutex_unlock(&e->mu);
 }
@@ -126,7 +128,7 @@ static void deadline_in(struct timespec *ts, int64_t ms)
     }
 }
 
-int rl_engine_collect(rl_engine *e, rl_batch *b, int64_t timeout_ms)
+void rl_engine_wait_work(rl_engine *e, int64_t timeout_ms)
 {
     struct timespec ts;
     deadline_in(&ts, timeout_ms);
@@ -136,6 +138,12 @@ int rl_engine_collect(rl_engine *e, rl_batch *b, int64_t timeout_ms)
             break;
     }
     e->wake = 0;
+    pthread_mutex_unlock(&e->mu);
+}
+
+int rl_engine_collect(rl_engine *e, rl_batch *b)
+{
+    pthread_mutex_lock(&e->mu);
     size_t before = b->n;
     for (size_t i = 0; i < e->n_dirty; i++)
         collect_one(e, b, &e->dirty[i]);
@@ -166,6 +174,17 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms)
     int rc = 0;
     pthread_mutex_lock(&e->mu);
     while (e->store_attached && e->durable_seq < seq) {
+        if (!e->flushing && e->flush && !e->store_failed) {
+            /* Lead the next group commit ourselves: it takes everything
+             * dirty so far, including what other waiters need. */
+            e->flushing = 1;
+            pthread_mutex_unlock(&e->mu);
+            e->flush(e->flush_arg);
+            pthread_mutex_lock(&e->mu);
+            e->flushing = 0;
+            pthread_cond_broadcast(&e->durable_cv);
+            continue;
+        }
         if (e->store_failed ||
             pthread_cond_timedwait(&e->durable_cv, &e->mu, &ts) == ETIMEDOUT) {
             rc = e->durable_seq >= seq ? 0 : -1;

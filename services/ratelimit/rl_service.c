@@ -18,6 +18,10 @@ const xd_config_item rl_config_items[] = {
     {"dedup_max", XD_CFG_INT, "1000000", "most request ids remembered", 1000, 100000000},
     {"dedup_ttl", XD_CFG_DURATION, "24h", "how long a request id is remembered", 60000,
      31LL * 86400000},
+    {"sync", XD_CFG_ENUM, "full",
+     "full: fsync every group commit (survives power loss); normal: survives a process crash "
+     "(kill -9) but a power loss may drop the last commits",
+     .choices = (const char *const[]){"full", "normal", NULL}},
     {"durable_timeout", XD_CFG_DURATION, "2s",
      "longest wait for the SQLite commit before answering UNAVAILABLE", 10, 60000},
 };
@@ -76,6 +80,7 @@ xd_code rl_service_init(const xd_config *cfg, void **ctx_out, xd_err *err)
         .db_path = db_path,
         .policy_file_json = policy,
         .clock = svc->clock,
+        .sync_normal = strcmp(xd_config_str(cfg, "sync"), "normal") == 0,
         .engine =
             {
                 .window_max_entries = (uint32_t)xd_config_int(cfg, "window_max_entries"),

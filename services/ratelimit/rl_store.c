@@ -27,6 +27,8 @@ struct rl_store {
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
     pthread_t thread;
+    pthread_mutex_t db_mu; /* one committer at a time */
+    rl_batch pending;      /* collected, not yet committed (kept on failure) */
     atomic_int stop;
     atomic_ullong commits, items;
 };
@@ -80,40 +82,52 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Writes every batch; a failed batch is kept and retried first, so durable
- * sequences only ever advance over committed changes. */
+/* Collects what is dirty and commits it; a failed batch is kept and
+ * retried first, so durable sequences only ever advance over committed
+ * changes. Returns 0 on success. */
+static int flush(void *arg)
+{
+    rl_store *st = arg;
+    int rc = 0;
+    pthread_mutex_lock(&st->db_mu);
+    rl_engine_collect(st->engine, &st->pending);
+    if (st->pending.n > 0) {
+        xd_err err;
+        xd_err_clear(&err);
+        if (write_batch(st, &st->pending, &err) != XD_OK) {
+            XD_ERROR("ratelimit store: %s (will retry)", err.message);
+            rl_engine_durable(st->engine, 0, 0);
+            rc = -1;
+            goto out;
+        }
+    }
+    rl_engine_durable(st->engine, st->pending.seq, 1);
+    rl_batch_free(&st->pending);
+out:
+    pthread_mutex_unlock(&st->db_mu);
+    return rc;
+}
+
+/* Background: commits what nobody waits for, retries failures, sweeps idle
+ * state and prunes old request ids. */
 static void *writer_main(void *arg)
 {
     rl_store *st = arg;
-    rl_batch b = {0};
     int64_t next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
-    for (;;) {
-        int stopping = atomic_load(&st->stop);
-        rl_engine_collect(st->engine, &b, stopping ? 0 : 100);
-        if (b.n > 0) {
-            xd_err err;
-            xd_err_clear(&err);
-            if (write_batch(st, &b, &err) != XD_OK) {
-                XD_ERROR("ratelimit store: %s (will retry)", err.message);
-                rl_engine_durable(st->engine, 0, 0);
-                if (stopping)
-                    break;
-                sleep_ms(50);
-                continue;
-            }
-        }
-        rl_engine_durable(st->engine, b.seq, 1);
-        rl_batch_free(&b);
-        if (stopping)
-            break;
+    while (!atomic_load(&st->stop)) {
+        rl_engine_wait_work(st->engine, 100);
+        if (flush(st) != 0)
+            sleep_ms(50);
         if (xd_monotonic_ms() >= next_sweep) {
             int64_t now = xd_clock_now_ms(st->clock);
             rl_engine_sweep(st->engine, now, 20000);
+            pthread_mutex_lock(&st->db_mu);
             prune(st, now);
+            pthread_mutex_unlock(&st->db_mu);
             next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
         }
     }
-    rl_batch_free(&b);
+    flush(st); /* last changes before closing */
     return NULL;
 }
 
@@ -175,7 +189,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     if (src != SQLITE_DONE)
         return xd_db_fail(st->db, src, "reading ratelimit state", err);
     stats->policy_version = version;
-    rl_engine_attach_store(st->engine);
+    rl_engine_attach_store(st->engine, flush, st);
     if (policy_changed) /* store the policy that now applies */
         rl_engine_journal_policy(st->engine);
     return XD_OK;
@@ -190,6 +204,7 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
     if (!st)
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
     st->clock = opt->clock ? opt->clock : xd_clock_system();
+    pthread_mutex_init(&st->db_mu, NULL);
     st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
     st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
     xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
@@ -224,6 +239,7 @@ fail:
     sqlite3_finalize(st->prune);
     xd_db_close(st->db);
     rl_engine_free(st->engine);
+    pthread_mutex_destroy(&st->db_mu);
     free(st);
     return rc;
 }
@@ -239,6 +255,8 @@ void rl_store_close(rl_store *st)
     sqlite3_finalize(st->del);
     sqlite3_finalize(st->prune);
     xd_db_close(st->db);
+    rl_batch_free(&st->pending);
+    pthread_mutex_destroy(&st->db_mu);
     free(st);
 }
 

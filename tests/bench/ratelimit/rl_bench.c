@@ -170,7 +170,8 @@ static void *nng_worker(void *arg)
         ProtobufCMessage *rep;
         xd_call_options opt = {.request_id = rid};
         int64_t t0 = xd_monotonic_ns();
-        xd_code rc = xd_client_call(c, &opt, "Consume", &req.base, &xd__consume_reply__descriptor,
+        const char *method = getenv("RL_BENCH_METHOD") ? getenv("RL_BENCH_METHOD") : "Consume";
+        xd_code rc = xd_client_call(c, &opt, method, &req.base, &xd__consume_reply__descriptor,
                                     a, &rep, &err);
         record(l, xd_monotonic_ns() - t0);
         if (rc == XD_OK && ((Xd__ConsumeReply *)rep)->granted == 1)
