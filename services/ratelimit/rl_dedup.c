@@ -118,7 +118,9 @@ void rl_dedup_encode(const rl_dedup *d, rl_wbuf *w)
 rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
 {
     char binding[64], reason[256], provider[64];
-    char(*keybuf)[1200] = malloc(RL_DEDUP_MAX_KEYS * sizeof(*keybuf));
+    /* Every key is inside the blob, so blob length bounds their total. */
+    char *keybuf = malloc(r->len + RL_DEDUP_MAX_KEYS + 1);
+    size_t used = 0;
     const char *keys[RL_DEDUP_MAX_KEYS];
     int64_t iv[RL_DEDUP_MAX_KEYS];
     if (!keybuf)
@@ -140,9 +142,10 @@ rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
     if (n > RL_DEDUP_MAX_KEYS)
         r->bad = 1;
     for (int i = 0; i < n && !r->bad; i++) {
-        rl_get_str(r, keybuf[i], sizeof(keybuf[i]));
+        rl_get_str(r, keybuf + used, r->len + RL_DEDUP_MAX_KEYS + 1 - used);
         iv[i] = rl_get_i64(r);
-        keys[i] = keybuf[i];
+        keys[i] = keybuf + used;
+        used += strlen(keybuf + used) + 1;
     }
     rl_dedup *d = r->bad ? NULL : rl_dedup_make(id, at_ms, is_refund, &x, keys, iv, n);
     free(keybuf);

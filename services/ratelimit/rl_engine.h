@@ -212,6 +212,13 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms);
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
                        const unsigned char *blob, size_t len, uint64_t *bad);
 
+/* Sizes the tables before a restore of about n_slots keys and n_dedup ids. */
+void rl_engine_restore_begin(rl_engine *e, size_t n_slots, size_t n_dedup);
+
+/* Ends a restore: orders remembered request ids by age and trims them to
+ * dedup_max. */
+void rl_engine_restore_done(rl_engine *e);
+
 /* Journals the current policy (after start-up picked a new one). */
 void rl_engine_journal_policy(rl_engine *e);
 

@@ -195,6 +195,51 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms)
     return rc;
 }
 
+static int by_age(const void *a, const void *b)
+{
+    const rl_dedup *x = *(rl_dedup *const *)a, *y = *(rl_dedup *const *)b;
+    return x->at_ms < y->at_ms ? -1 : x->at_ms > y->at_ms;
+}
+
+void rl_engine_restore_begin(rl_engine *e, size_t n_slots, size_t n_dedup)
+{
+    pthread_mutex_lock(&e->mu);
+    rl_map_reserve(&e->slots, n_slots); /* best effort: maps also grow */
+    rl_map_reserve(&e->dedup, n_dedup);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void rl_engine_restore_done(rl_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    size_t n = 0;
+    for (rl_dedup *d = e->dedup_head; d; d = d->next)
+        n++;
+    rl_dedup **v = n ? malloc(n * sizeof(*v)) : NULL;
+    if (v) {
+        size_t i = 0;
+        for (rl_dedup *d = e->dedup_head; d; d = d->next)
+            v[i++] = d;
+        qsort(v, n, sizeof(*v), by_age);
+        for (i = 0; i + 1 < n; i++)
+            v[i]->next = v[i + 1];
+        v[n - 1]->next = NULL;
+        e->dedup_head = v[0];
+        e->dedup_tail = v[n - 1];
+        free(v);
+    }
+    /* Oldest beyond dedup_max go (the rows stay until their TTL prune). */
+    while (e->dedup_head && e->dedup.count > e->opt.dedup_max) {
+        rl_dedup *d = e->dedup_head;
+        e->dedup_head = d->next;
+        if (!e->dedup_head)
+            e->dedup_tail = NULL;
+        rl_map_del(&e->dedup, d->id, rl_hash(d->id, strlen(d->id)));
+        rl_dedup_free(d);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
 void rl_engine_journal_policy(rl_engine *e)
 {
     pthread_mutex_lock(&e->mu);

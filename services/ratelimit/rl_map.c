@@ -56,9 +56,23 @@ static void insert_slot(rl_map_slot *slots, size_t cap, rl_map_slot in)
     slots[i] = in;
 }
 
+static int grow_to(rl_map *m, size_t ncap);
+
 static int grow(rl_map *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 64;
+    return grow_to(m, m->cap ? m->cap * 2 : 64);
+}
+
+int rl_map_reserve(rl_map *m, size_t n)
+{
+    size_t ncap = m->cap ? m->cap : 64;
+    while (n * 2 > ncap)
+        ncap *= 2;
+    return ncap > m->cap ? grow_to(m, ncap) : 0;
+}
+
+static int grow_to(rl_map *m, size_t ncap)
+{
     rl_map_slot *ns = calloc(ncap, sizeof(*ns));
     if (!ns)
         return -1;

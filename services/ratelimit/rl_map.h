@@ -32,6 +32,9 @@ uint64_t rl_hash(const char *s, size_t n);
 void rl_map_init(rl_map *m, rl_map_key_fn key_of);
 void rl_map_free(rl_map *m); /* frees the table, not the values */
 
+/* Grows the table for n entries at once (a restore); 0, -1 on OOM. */
+int rl_map_reserve(rl_map *m, size_t n);
+
 /* Returns the value for key (hash from rl_hash) or NULL. */
 void *rl_map_get(const rl_map *m, const char *key, uint64_t hash);
 

@@ -171,12 +171,27 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     free(stored_json);
     if (rc != XD_OK)
         return rc;
+    rc = xd_db_prepare(st->db, "SELECT kind, count(*) FROM rl_item GROUP BY kind", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    size_t n_slots = 0, n_dedup = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        if (sqlite3_column_int(q, 0) == RL_ITEM_SLOT || sqlite3_column_int(q, 0) == RL_ITEM_LEASE)
+            n_slots += (size_t)sqlite3_column_int64(q, 1);
+        else if (sqlite3_column_int(q, 0) == RL_ITEM_DEDUP)
+            n_dedup += (size_t)sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    rl_engine_restore_begin(st->engine, n_slots, n_dedup);
+    /* Primary-key order (no sort, no index lookups): the engine re-orders
+     * request ids by time itself. Request ids past their TTL are skipped. */
     rc = xd_db_prepare(st->db,
-                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind > 1 "
-                       "ORDER BY kind, at_ms",
+                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind > 1 AND "
+                       "(kind NOT IN (5, 6) OR at_ms >= ?1)",
                        &q, err);
     if (rc != XD_OK)
         return rc;
+    sqlite3_bind_int64(q, 1, xd_clock_now_ms(st->clock) - st->dedup_ttl_ms);
     int src;
     while ((src = sqlite3_step(q)) == SQLITE_ROW) {
         rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
@@ -188,6 +203,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     sqlite3_finalize(q);
     if (src != SQLITE_DONE)
         return xd_db_fail(st->db, src, "reading ratelimit state", err);
+    rl_engine_restore_done(st->engine);
     stats->policy_version = version;
     rl_engine_attach_store(st->engine, flush, st);
     if (policy_changed) /* store the policy that now applies */
