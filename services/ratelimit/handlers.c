@@ -72,9 +72,8 @@ static xd_code do_consume(xd_call *call, const ProtobufCMessage *req, ProtobufCM
         return orc;
     rl_subject s = subject_of(in->subject);
     rl_decision *d = xd_arena_alloc(a, sizeof(*d));
-    xd_code rc =
-        rl_engine_consume(svc->engine, in->request_id, &s, in->recipients, in->allow_partial,
-                          commit, xd_clock_now_ms(svc->clock), d, err);
+    xd_code rc = rl_engine_consume(svc->engine, in->request_id, &s, in->recipients,
+                                   in->allow_partial, commit, xd_clock_now_ms(svc->clock), d, err);
     if (rc != XD_OK)
         return rc;
     if (commit && (rc = wait_durable(call, d->seq, err)) != XD_OK)
@@ -122,9 +121,9 @@ static xd_code h_refund(xd_call *call, const ProtobufCMessage *req, ProtobufCMes
     rl_service *svc = svc_of(call);
     uint32_t refunded = 0;
     uint64_t seq = 0;
-    xd_code rc = rl_engine_refund(svc->engine, in->request_id, in->consume_request_id,
-                                  in->recipients, xd_clock_now_ms(svc->clock), &refunded, &seq,
-                                  err);
+    xd_code rc =
+        rl_engine_refund(svc->engine, in->request_id, in->consume_request_id, in->recipients,
+                         xd_clock_now_ms(svc->clock), &refunded, &seq, err);
     if (rc == XD_OK)
         rc = wait_durable(call, seq, err);
     out->refunded = refunded;
@@ -143,8 +142,8 @@ static xd_code h_acquire(xd_call *call, const ProtobufCMessage *req, ProtobufCMe
         return orc;
     rl_subject s = subject_of(in->subject);
     rl_lease_grant g;
-    xd_code rc = rl_engine_acquire(svc->engine, in->request_id, &s, xd_clock_now_ms(svc->clock),
-                                   &g, err);
+    xd_code rc =
+        rl_engine_acquire(svc->engine, in->request_id, &s, xd_clock_now_ms(svc->clock), &g, err);
     if (rc == XD_OK && g.granted)
         rc = wait_durable(call, g.seq, err);
     if (rc != XD_OK)
@@ -208,11 +207,10 @@ static xd_code h_feedback(xd_call *call, const ProtobufCMessage *req, ProtobufCM
         return orc;
     rl_subject s = subject_of(in->subject);
     rl_feedback_result *r = xd_arena_alloc(a, sizeof(*r));
-    xd_code rc = rl_engine_feedback(svc->engine, in->event_id, &s, (rl_feedback_kind)in->kind,
-                                    in->smtp ? in->smtp->code : 0,
-                                    in->smtp ? in->smtp->enhanced_code : "",
-                                    in->smtp ? in->smtp->text : "", in->recipients,
-                                    xd_clock_now_ms(svc->clock), r, err);
+    xd_code rc = rl_engine_feedback(
+        svc->engine, in->event_id, &s, (rl_feedback_kind)in->kind, in->smtp ? in->smtp->code : 0,
+        in->smtp ? in->smtp->enhanced_code : "", in->smtp ? in->smtp->text : "", in->recipients,
+        xd_clock_now_ms(svc->clock), r, err);
     if (rc == XD_OK)
         rc = wait_durable(call, r->seq, err);
     if (rc != XD_OK)
@@ -239,8 +237,8 @@ static xd_code h_set_policy(xd_call *call, const ProtobufCMessage *req, Protobuf
                           "SetPolicy needs an operator (the policy is suite-wide)");
     uint64_t version = 0, seq = 0;
     uint32_t n = 0;
-    xd_code rc = rl_engine_set_policy(svc->engine, in->policy_json, in->expected_version,
-                                      &version, &n, &seq, err);
+    xd_code rc = rl_engine_set_policy(svc->engine, in->policy_json, in->expected_version, &version,
+                                      &n, &seq, err);
     if (rc == XD_OK)
         rc = wait_durable(call, seq, err);
     out->version = version;
@@ -295,14 +293,10 @@ static xd_code h_explain(xd_call *call, const ProtobufCMessage *req, ProtobufCMe
 /* Health is answered by the RPC server itself (status, uptime, in-flight,
  * resident memory). */
 const xd_method_impl rl_methods[] = {
-    {"Consume", h_consume},
-    {"Check", h_check},
-    {"Refund", h_refund},
-    {"AcquireConnection", h_acquire},
-    {"RenewConnection", h_renew},
-    {"ReleaseConnection", h_release},
-    {"Feedback", h_feedback},
-    {"SetPolicy", h_set_policy},
+    {"Consume", h_consume},       {"Check", h_check},
+    {"Refund", h_refund},         {"AcquireConnection", h_acquire},
+    {"RenewConnection", h_renew}, {"ReleaseConnection", h_release},
+    {"Feedback", h_feedback},     {"SetPolicy", h_set_policy},
     {"Explain", h_explain},
 };
 const int rl_n_methods = (int)(sizeof(rl_methods) / sizeof(rl_methods[0]));

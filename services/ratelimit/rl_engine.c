@@ -197,8 +197,8 @@ static xd_code norm_field(const char *in, char *out, size_t size, int lower, con
 {
     size_t n = in ? strlen(in) : 0;
     if (n >= size)
-        return xd_err_field(err, XD_INVALID_ARGUMENT, field, "subject.%s is longer than %zu",
-                            field, size - 1);
+        return xd_err_field(err, XD_INVALID_ARGUMENT, field, "subject.%s is longer than %zu", field,
+                            size - 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c < 0x21 || c == 0x7f || c == '|')
@@ -251,7 +251,8 @@ size_t rl_rule_key(const rl_rule *rule, const rl_req *r, char *out, size_t size)
         return 0;
     if (rule->match_domain[0] && strcasecmp(rule->match_domain, r->domain) != 0)
         return 0;
-    if (((rule->scope & RL_SCOPE_ORG) && !r->org[0]) || ((rule->scope & RL_SCOPE_IP) && !r->ip[0]) ||
+    if (((rule->scope & RL_SCOPE_ORG) && !r->org[0]) ||
+        ((rule->scope & RL_SCOPE_IP) && !r->ip[0]) ||
         ((rule->scope & RL_SCOPE_DOMAIN) && !r->domain[0]) ||
         ((rule->scope & RL_SCOPE_PROVIDER) && !r->provider[0]))
         return 0;
@@ -320,9 +321,9 @@ static int later(int64_t a, int64_t b) /* -1 (never) is the latest */
 
 static void dedup_evict_locked(rl_engine *e, int64_t now)
 {
-    while (e->dedup_head && !e->dedup_head->dirty &&
-           (e->dedup.count > e->opt.dedup_max ||
-            now - e->dedup_head->at_ms >= e->opt.dedup_ttl_ms)) {
+    while (
+        e->dedup_head && !e->dedup_head->dirty &&
+        (e->dedup.count > e->opt.dedup_max || now - e->dedup_head->at_ms >= e->opt.dedup_ttl_ms)) {
         rl_dedup *d = e->dedup_head;
         e->dedup_head = d->next;
         if (!e->dedup_head)
@@ -404,8 +405,7 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
         if (old) {
             if (old->is_refund) {
                 rc = xd_err_field(err, XD_INVALID_ARGUMENT, "request_id",
-                                  "request_id %s was used by a Refund; use a fresh id",
-                                  request_id);
+                                  "request_id %s was used by a Refund; use a fresh id", request_id);
                 goto out;
             }
             rl_dedup_fill(old, out);
@@ -445,9 +445,9 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
                 a->burst = 1;
         }
         a->slot = commit ? rl_slot_make_locked(e, key, rule->kind) : rl_slot_get_locked(e, key);
-        if (commit && (!a->slot || (rule->kind == RL_KIND_WINDOW &&
-                                    rl_window_reserve_one(&a->slot->win,
-                                                          e->opt.window_max_entries) != 0))) {
+        if (commit &&
+            (!a->slot || (rule->kind == RL_KIND_WINDOW &&
+                          rl_window_reserve_one(&a->slot->win, e->opt.window_max_entries) != 0))) {
             rc = xd_err_set(err, XD_RESOURCE_EXHAUSTED,
                             "ratelimit holds its maximum of %" PRIu64
                             " keys (or is out of memory); raise max_keys",
@@ -583,8 +583,7 @@ xd_code rl_engine_refund(rl_engine *e, const char *request_id, const char *consu
     if (old) {
         if (!old->is_refund)
             rc = xd_err_field(err, XD_INVALID_ARGUMENT, "request_id",
-                              "request_id %s was used by a Consume; use a fresh id",
-                              request_id);
+                              "request_id %s was used by a Consume; use a fresh id", request_id);
         *refunded = old->refunded;
         *seq = old->seq;
         goto out;
@@ -620,8 +619,8 @@ xd_code rl_engine_refund(rl_engine *e, const char *request_id, const char *consu
         if (s->kind == RL_KIND_WINDOW)
             rl_window_remove(&s->win, recipients);
         else if (s->kind == RL_KIND_GCRA)
-            s->tat_ns = rl_gcra_give_back((rl_gcra){c->interval_ns[i], 1}, s->tat_ns, now,
-                                          recipients);
+            s->tat_ns =
+                rl_gcra_give_back((rl_gcra){c->interval_ns[i], 1}, s->tat_ns, now, recipients);
         rl_touch_locked(e, RL_ITEM_SLOT, s->key, &s->dirty);
     }
     c->refunded += recipients;
@@ -653,8 +652,7 @@ xd_code rl_engine_set_policy(rl_engine *e, const char *json, uint64_t expected_v
         free(p);
     } else if (expected_version && expected_version != e->policy_version) {
         rc = xd_err_field(err, XD_FAILED_PRECONDITION, "expected_version",
-                          "policy is at version %" PRIu64 ", not %" PRIu64
-                          "; re-read it and retry",
+                          "policy is at version %" PRIu64 ", not %" PRIu64 "; re-read it and retry",
                           e->policy_version, expected_version);
         free(copy);
         free(p);

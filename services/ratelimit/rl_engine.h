@@ -127,11 +127,11 @@ xd_code rl_engine_refund(rl_engine *e, const char *request_id, const char *consu
                          uint32_t recipients, int64_t now_ms, uint32_t *refunded, uint64_t *seq,
                          xd_err *err);
 
-xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject *s,
-                          int64_t now_ms, rl_lease_grant *out, xd_err *err);
+xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject *s, int64_t now_ms,
+                          rl_lease_grant *out, xd_err *err);
 /* NOT_FOUND for an unknown lease; FAILED_PRECONDITION for an expired one. */
-xd_code rl_engine_renew(rl_engine *e, const char *lease_id, int64_t now_ms,
-                        int64_t *expires_at_ms, uint64_t *seq, xd_err *err);
+xd_code rl_engine_renew(rl_engine *e, const char *lease_id, int64_t now_ms, int64_t *expires_at_ms,
+                        uint64_t *seq, xd_err *err);
 /* Idempotent: *released = 1 only when this call freed a live slot. */
 xd_code rl_engine_release(rl_engine *e, const char *lease_id, int64_t now_ms, int *released,
                           uint64_t *seq, xd_err *err);
@@ -169,8 +169,8 @@ enum {
 
 typedef struct rl_item {
     int kind;
-    char *key;          /* owned */
-    int64_t at_ms;      /* creation time (dedup/event pruning) */
+    char *key;           /* owned */
+    int64_t at_ms;       /* creation time (dedup/event pruning) */
     unsigned char *blob; /* owned; NULL = delete the item */
     size_t blob_len;
 } rl_item;

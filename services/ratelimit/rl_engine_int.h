@@ -142,8 +142,8 @@ uint64_t rl_effective(const rl_rule *rule, const rl_req *r, uint64_t value);
 rl_rep *rl_rep_get_locked(rl_engine *e, const char *kind, const char *id);
 rl_rep *rl_rep_make_locked(rl_engine *e, const char *kind, const char *id, int64_t now_ms);
 /* Tier factor of a subject (rep may be NULL: a subject never seen is new). */
-uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key, const rl_rep *rep,
-                              int64_t now_ms, rl_tier *tier, char *why, size_t why_size);
+uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key, const rl_rep *rep, int64_t now_ms,
+                              rl_tier *tier, char *why, size_t why_size);
 /* Sets r->factor_permille and r->why from tiers and penalties. */
 void rl_req_scale_locked(rl_engine *e, rl_req *r, int64_t now_ms);
 void rl_rep_encode(const rl_rep *rep, rl_wbuf *b);
@@ -152,8 +152,8 @@ void rl_rep_free(rl_rep *rep);
 
 /* Leases (rl_lease.c). */
 void rl_lease_encode(const rl_lease *l, rl_wbuf *b);
-void rl_lease_restore_locked(rl_engine *e, const char *id, const unsigned char *blob,
-                             size_t len, uint64_t *bad);
+void rl_lease_restore_locked(rl_engine *e, const char *id, const unsigned char *blob, size_t len,
+                             uint64_t *bad);
 void rl_lease_free(rl_lease *l);
 void rl_lease_drop_locked(rl_engine *e, rl_lease *l);
 

@@ -27,16 +27,14 @@ static void explain_rule(rl_engine *e, const rl_rule *rule, const rl_req *r, con
         if (s)
             rl_window_expire(&s->win, now, rule->period_ms);
         st->used = s ? s->win.sum : 0;
-        st->available = s ? rl_window_available(&s->win, st->effective_limit)
-                          : st->effective_limit;
+        st->available = s ? rl_window_available(&s->win, st->effective_limit) : st->effective_limit;
         break;
     case RL_KIND_GCRA: {
         uint64_t burst = rule->scaled ? rl_effective(rule, r, rule->burst) : rule->burst;
         if (burst == 0 && st->effective_limit > 0)
             burst = 1;
         rl_gcra g = rl_gcra_params(st->effective_limit, rule->period_ms, burst);
-        st->available =
-            st->effective_limit ? rl_gcra_available(g, s ? s->tat_ns : 0, now) : 0;
+        st->available = st->effective_limit ? rl_gcra_available(g, s ? s->tat_ns : 0, now) : 0;
         st->used = burst > st->available ? burst - st->available : 0;
         break;
     }

@@ -185,8 +185,7 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms)
             pthread_cond_broadcast(&e->durable_cv);
             continue;
         }
-        if (e->store_failed ||
-            pthread_cond_timedwait(&e->durable_cv, &e->mu, &ts) == ETIMEDOUT) {
+        if (e->store_failed || pthread_cond_timedwait(&e->durable_cv, &e->mu, &ts) == ETIMEDOUT) {
             rc = e->durable_seq >= seq ? 0 : -1;
             break;
         }

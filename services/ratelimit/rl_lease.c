@@ -100,9 +100,8 @@ void rl_lease_drop_locked(rl_engine *e, rl_lease *l)
             conn_remove(s, l->lease_no);
     }
     rl_map_del(&e->leases, l->id, rl_hash(l->id, strlen(l->id)));
-    if (l->request_id[0] &&
-        rl_map_get(&e->lease_reqs, l->request_id, rl_hash(l->request_id, strlen(l->request_id))) ==
-            l)
+    if (l->request_id[0] && rl_map_get(&e->lease_reqs, l->request_id,
+                                       rl_hash(l->request_id, strlen(l->request_id))) == l)
         rl_map_del(&e->lease_reqs, l->request_id, rl_hash(l->request_id, strlen(l->request_id)));
     rl_touch_locked(e, RL_ITEM_LEASE, l->id, NULL); /* absent now: a delete */
     rl_lease_free(l);
@@ -117,8 +116,8 @@ static void fill_grant(const rl_lease *l, rl_lease_grant *out)
     out->messages_per_connection = l->messages;
 }
 
-xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject *s,
-                          int64_t now_ms, rl_lease_grant *out, xd_err *err)
+xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject *s, int64_t now_ms,
+                          rl_lease_grant *out, xd_err *err)
 {
     xd_code rc = rl_check_id(request_id, RL_ID_MAX, "request_id", err);
     if (rc != XD_OK)
@@ -128,8 +127,7 @@ xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject
     rl_lease *l = NULL;
     pthread_mutex_lock(&e->mu);
     int64_t now = rl_now_locked(e, now_ms);
-    rl_lease *old =
-        rl_map_get(&e->lease_reqs, request_id, rl_hash(request_id, strlen(request_id)));
+    rl_lease *old = rl_map_get(&e->lease_reqs, request_id, rl_hash(request_id, strlen(request_id)));
     if (old) {
         fill_grant(old, out);
         out->seq = e->seq; /* durable once everything so far is */
@@ -160,7 +158,8 @@ xd_code rl_engine_acquire(rl_engine *e, const char *request_id, const rl_subject
             for (uint32_t k = 0; limit > 0 && k < live; k++)
                 if (retry < 0 || slot->conns[k].expires_ms - now < retry)
                     retry = slot->conns[k].expires_ms - now;
-            if (!denied || (out->retry_after_ms >= 0 && (retry < 0 || retry > out->retry_after_ms))) {
+            if (!denied ||
+                (out->retry_after_ms >= 0 && (retry < 0 || retry > out->retry_after_ms))) {
                 out->retry_after_ms = retry;
                 snprintf(out->binding_rule, sizeof(out->binding_rule), "%s", rule->name);
                 snprintf(out->reason, sizeof(out->reason),
@@ -208,8 +207,8 @@ static rl_lease *find_locked(rl_engine *e, const char *lease_id)
     return rl_map_get(&e->leases, lease_id, rl_hash(lease_id, strlen(lease_id)));
 }
 
-xd_code rl_engine_renew(rl_engine *e, const char *lease_id, int64_t now_ms,
-                        int64_t *expires_at_ms, uint64_t *seq, xd_err *err)
+xd_code rl_engine_renew(rl_engine *e, const char *lease_id, int64_t now_ms, int64_t *expires_at_ms,
+                        uint64_t *seq, xd_err *err)
 {
     xd_code rc = rl_check_id(lease_id, 32, "lease_id", err);
     if (rc != XD_OK)
@@ -262,8 +261,8 @@ xd_code rl_engine_release(rl_engine *e, const char *lease_id, int64_t now_ms, in
     return XD_OK;
 }
 
-void rl_lease_restore_locked(rl_engine *e, const char *id, const unsigned char *blob,
-                             size_t len, uint64_t *bad)
+void rl_lease_restore_locked(rl_engine *e, const char *id, const unsigned char *blob, size_t len,
+                             uint64_t *bad)
 {
     rl_rbuf r = {blob, len, 0, 0};
     rl_lease *l = calloc(1, sizeof(*l));

@@ -88,8 +88,8 @@ static int get_str(json_t *obj, const char *key, char *out, size_t size, const c
     if (!v)
         return 0;
     if (!json_is_string(v) || json_string_length(v) >= size) {
-        xd_err_field(err, XD_INVALID_ARGUMENT, key, "%s.%s must be a string shorter than %zu",
-                     path, key, size);
+        xd_err_field(err, XD_INVALID_ARGUMENT, key, "%s.%s must be a string shorter than %zu", path,
+                     key, size);
         return -1;
     }
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
@@ -106,9 +106,8 @@ static int get_int(json_t *obj, const char *key, int64_t def, int64_t min, int64
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        xd_err_field(err, XD_INVALID_ARGUMENT, key,
-                     "%s.%s must be an integer in [%lld, %lld]", path, key, (long long)min,
-                     (long long)max);
+        xd_err_field(err, XD_INVALID_ARGUMENT, key, "%s.%s must be an integer in [%lld, %lld]",
+                     path, key, (long long)min, (long long)max);
         return -1;
     }
     *out = json_integer_value(v);
@@ -136,8 +135,8 @@ static int parse_scope(json_t *arr, unsigned *out, const char *path, xd_err *err
                                                     : 0;
         if (!bit) {
             xd_err_field(err, XD_INVALID_ARGUMENT, "scope",
-                         "%s.scope[%zu] must be \"org\", \"ip\", \"domain\" or \"provider\"",
-                         path, i);
+                         "%s.scope[%zu] must be \"org\", \"ip\", \"domain\" or \"provider\"", path,
+                         i);
             return -1;
         }
         *out |= bit;
@@ -174,9 +173,9 @@ static int parse_rule(json_t *o, rl_rule *r, const char *path, xd_err *err)
     if (parse_scope(json_object_get(o, "scope"), &r->scope, path, err))
         return -1;
     json_t *match = json_object_get(o, "match");
-    if (match && (get_str(match, "provider", r->match_provider, sizeof(r->match_provider), path,
-                          err) ||
-                  get_str(match, "domain", r->match_domain, sizeof(r->match_domain), path, err)))
+    if (match &&
+        (get_str(match, "provider", r->match_provider, sizeof(r->match_provider), path, err) ||
+         get_str(match, "domain", r->match_domain, sizeof(r->match_domain), path, err)))
         return -1;
     if (get_int(o, "limit", -1, 0, 1000000000, &v, path, err))
         return -1;
@@ -190,8 +189,8 @@ static int parse_rule(json_t *o, rl_rule *r, const char *path, xd_err *err)
         if (get_int(o, pk, 0, 1, 31LL * 86400000, &r->period_ms, path, err))
             return -1;
         if (r->period_ms == 0) {
-            xd_err_field(err, XD_INVALID_ARGUMENT, pk, "%s.%s is required (1 ms .. 31 days)",
-                         path, pk);
+            xd_err_field(err, XD_INVALID_ARGUMENT, pk, "%s.%s is required (1 ms .. 31 days)", path,
+                         pk);
             return -1;
         }
     }
@@ -213,8 +212,7 @@ static int parse_rule(json_t *o, rl_rule *r, const char *path, xd_err *err)
     }
     json_t *scaled = json_object_get(o, "scaled");
     if (scaled && !json_is_boolean(scaled)) {
-        xd_err_field(err, XD_INVALID_ARGUMENT, "scaled", "%s.scaled must be true or false",
-                     path);
+        xd_err_field(err, XD_INVALID_ARGUMENT, "scaled", "%s.scaled must be true or false", path);
         return -1;
     }
     v = scaled ? json_is_true(scaled) : r->kind != RL_KIND_PER_MESSAGE;
@@ -222,8 +220,7 @@ static int parse_rule(json_t *o, rl_rule *r, const char *path, xd_err *err)
     return 0;
 }
 
-static int parse_permille_array(json_t *arr, uint32_t *out, int *n, const char *path,
-                                xd_err *err)
+static int parse_permille_array(json_t *arr, uint32_t *out, int *n, const char *path, xd_err *err)
 {
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > RL_MAX_WARMUP_DAYS) {
@@ -257,8 +254,7 @@ static int parse_pattern(json_t *o, rl_pattern *pt, const char *path, xd_err *er
     if (get_str(o, "name", pt->name, sizeof(pt->name), path, err) ||
         get_str(o, "provider", pt->provider, sizeof(pt->provider), path, err) ||
         get_str(o, "code", pt->code_prefix, sizeof(pt->code_prefix), path, err) ||
-        get_str(o, "enhanced_code", pt->enhanced_prefix, sizeof(pt->enhanced_prefix), path,
-                err) ||
+        get_str(o, "enhanced_code", pt->enhanced_prefix, sizeof(pt->enhanced_prefix), path, err) ||
         get_str(o, "text_contains", pt->text_contains, sizeof(pt->text_contains), path, err) ||
         get_str(o, "demote_to", demote, sizeof(demote), path, err))
         return -1;
@@ -302,8 +298,7 @@ static int parse_provider(json_t *o, rl_provider *pv, const char *path, xd_err *
     {
         if (!json_is_string(v) || json_string_length(v) == 0 ||
             json_string_length(v) >= RL_VALUE_MAX) {
-            xd_err_set(err, XD_INVALID_ARGUMENT, "%s.mx_suffixes[%zu] must be a domain", path,
-                       i);
+            xd_err_set(err, XD_INVALID_ARGUMENT, "%s.mx_suffixes[%zu] must be a domain", path, i);
             return -1;
         }
         snprintf(pv->suffixes[i], RL_VALUE_MAX, "%s", json_string_value(v));
@@ -331,8 +326,8 @@ static int parse_sections(json_t *root, rl_policy *p, xd_err *err)
             return -1;
         for (size_t j = 0; j < i; j++)
             if (strcmp(p->rules[j].name, p->rules[i].name) == 0) {
-                xd_err_field(err, XD_INVALID_ARGUMENT, "name", "%s.name \"%s\" is used twice",
-                             path, p->rules[i].name);
+                xd_err_field(err, XD_INVALID_ARGUMENT, "name", "%s.name \"%s\" is used twice", path,
+                             p->rules[i].name);
                 return -1;
             }
         p->n_rules++;
@@ -345,8 +340,8 @@ static int parse_sections(json_t *root, rl_policy *p, xd_err *err)
     p->suspended_permille = 0;
     if (tiers) {
         json_t *w = json_object_get(tiers, "warmup_permille");
-        if (w && parse_permille_array(w, p->warmup_permille, &p->n_warmup,
-                                      "tiers.warmup_permille", err))
+        if (w &&
+            parse_permille_array(w, p->warmup_permille, &p->n_warmup, "tiers.warmup_permille", err))
             return -1;
         if (get_int(tiers, "good_permille", 1000, 0, 100000, &v, "tiers", err))
             return -1;
@@ -418,8 +413,7 @@ static int parse_lists(json_t *root, rl_policy *p, xd_err *err)
     json_t *ovs = json_object_get(root, "tier_overrides");
     if (ovs && (!json_is_object(ovs) || json_object_size(ovs) > RL_MAX_OVERRIDES)) {
         xd_err_field(err, XD_INVALID_ARGUMENT, "tier_overrides",
-                     "tier_overrides must be an object of at most %d subjects",
-                     RL_MAX_OVERRIDES);
+                     "tier_overrides must be an object of at most %d subjects", RL_MAX_OVERRIDES);
         return -1;
     }
     const char *k;

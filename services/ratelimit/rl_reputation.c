@@ -92,7 +92,7 @@ uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key_s, const rl_rep
         f = p->warmup_permille[idx];
         if (why)
             snprintf(why, why_size, "%s: tier new, warm-up day %" PRId64 " -> %u permille%s",
-                 subj_key_s, day, f, overridden ? " (policy override)" : "");
+                     subj_key_s, day, f, overridden ? " (policy override)" : "");
         break;
     }
     case RL_TIER_GOOD:
@@ -103,8 +103,8 @@ uint32_t rl_rep_factor_locked(rl_engine *e, const char *subj_key_s, const rl_rep
             : t == RL_TIER_FLAGGED ? p->flagged_permille
                                    : p->suspended_permille;
         if (why)
-            snprintf(why, why_size, "%s: tier %s -> %u permille (%s)", subj_key_s, rl_tier_name(t), f,
-                 overridden ? "policy override" : (rep ? rep->why : ""));
+            snprintf(why, why_size, "%s: tier %s -> %u permille (%s)", subj_key_s, rl_tier_name(t),
+                     f, overridden ? "policy override" : (rep ? rep->why : ""));
         break;
     }
     *tier = t;

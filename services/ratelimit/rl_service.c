@@ -31,8 +31,7 @@ static char *read_file(const char *path, xd_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        xd_err_field(err, XD_INVALID_ARGUMENT, "policy_file", "cannot open policy_file %s",
-                     path);
+        xd_err_field(err, XD_INVALID_ARGUMENT, "policy_file", "cannot open policy_file %s", path);
         return NULL;
     }
     char *buf = malloc(RL_POLICY_MAX_JSON + 1);

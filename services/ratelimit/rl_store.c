@@ -224,8 +224,8 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
     st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
     st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
     xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
-    xd_code rc = xd_db_open(opt->db_path, MIGRATIONS, (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)),
-                            &dbo, &st->db, err);
+    xd_code rc = xd_db_open(opt->db_path, MIGRATIONS,
+                            (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)), &dbo, &st->db, err);
     if (rc != XD_OK)
         goto fail;
     if ((rc = xd_db_prepare(st->db,
@@ -235,9 +235,8 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
                             &st->upsert, err)) != XD_OK ||
         (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind = ?1 AND key = ?2", &st->del,
                             err)) != XD_OK ||
-        (rc = xd_db_prepare(st->db,
-                            "DELETE FROM rl_item WHERE kind IN (5, 6) AND at_ms < ?1", &st->prune,
-                            err)) != XD_OK)
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind IN (5, 6) AND at_ms < ?1",
+                            &st->prune, err)) != XD_OK)
         goto fail;
     if ((rc = restore_all(st, &opt->engine, opt->policy_file_json, stats, err)) != XD_OK)
         goto fail;

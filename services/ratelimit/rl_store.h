@@ -35,9 +35,9 @@ typedef struct rl_store_options {
      * policy it is applied as a new version (the file wins at start-up). */
     const char *policy_file_json;
     rl_engine_options engine;
-    const xd_clock *clock;      /* for sweeping and pruning */
-    int64_t sweep_interval_ms;  /* 0 = 1000 */
-    int sync_normal;            /* 1 = synchronous=NORMAL (NOT crash-safe for power loss) */
+    const xd_clock *clock;     /* for sweeping and pruning */
+    int64_t sweep_interval_ms; /* 0 = 1000 */
+    int sync_normal;           /* 1 = synchronous=NORMAL (NOT crash-safe for power loss) */
 } rl_store_options;
 
 /* Opens (creating) the database, restores an engine from it and starts the

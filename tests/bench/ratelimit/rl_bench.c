@@ -171,8 +171,8 @@ static void *nng_worker(void *arg)
         xd_call_options opt = {.request_id = rid};
         int64_t t0 = xd_monotonic_ns();
         const char *method = getenv("RL_BENCH_METHOD") ? getenv("RL_BENCH_METHOD") : "Consume";
-        xd_code rc = xd_client_call(c, &opt, method, &req.base, &xd__consume_reply__descriptor,
-                                    a, &rep, &err);
+        xd_code rc = xd_client_call(c, &opt, method, &req.base, &xd__consume_reply__descriptor, a,
+                                    &rep, &err);
         record(l, xd_monotonic_ns() - t0);
         if (rc == XD_OK && ((Xd__ConsumeReply *)rep)->granted == 1)
             l->calls++;
@@ -205,8 +205,7 @@ static int resp_send(int fd, int argc, const char **argv)
     char buf[2048];
     int n = snprintf(buf, sizeof(buf), "*%d\r\n", argc);
     for (int i = 0; i < argc; i++)
-        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]),
-                      argv[i]);
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
     return write(fd, buf, (size_t)n) == n ? 0 : -1;
 }
 
@@ -314,8 +313,7 @@ static int run_load(const char *kind, const char *url, int port, int threads, in
         char buf[4096];
         const char *argv[] = {"SCRIPT", "LOAD", GCRA_LUA};
         if (fd < 0 || resp_send(fd, 3, argv) != 0 ||
-            resp_read(fd, buf, sizeof(buf), script_sha, sizeof(script_sha)) < 0 ||
-            !script_sha[0])
+            resp_read(fd, buf, sizeof(buf), script_sha, sizeof(script_sha)) < 0 || !script_sha[0])
             return fprintf(stderr, "cannot load the Lua script into redis\n"), 1;
         close(fd);
     }
@@ -393,8 +391,8 @@ static int bench_keys(const char *dir, long n, int dedup_max)
     uint64_t rss1 = xd_rss_kib(0);
     printf("keys_active=%llu\nkeys_dedup_records=%llu\nkeys_fill_ms=%lld\nkeys_rss_mib=%.1f\n"
            "keys_rss_delta_mib=%.1f\n",
-           (unsigned long long)keys, (unsigned long long)dedup, (long long)fill_ms,
-           rss1 / 1024.0, (rss1 - rss0) / 1024.0);
+           (unsigned long long)keys, (unsigned long long)dedup, (long long)fill_ms, rss1 / 1024.0,
+           (rss1 - rss0) / 1024.0);
     rl_store_close(st);
     rl_engine_free(e);
     free(d);

@@ -60,8 +60,12 @@ static void start_server(void)
     server_pid = fork();
     assert_true(server_pid >= 0);
     if (server_pid == 0) {
-        char *envp[] = {env_dir, env_listen, env_policy, "XD_RATELIMIT_LOG_LEVEL=warn",
-                        "ASAN_OPTIONS=detect_leaks=0", NULL};
+        char *envp[] = {env_dir,
+                        env_listen,
+                        env_policy,
+                        "XD_RATELIMIT_LOG_LEVEL=warn",
+                        "ASAN_OPTIONS=detect_leaks=0",
+                        NULL};
         char *argv[] = {bin, NULL};
         execve(bin, argv, envp);
         _exit(127);
@@ -100,8 +104,8 @@ static void wait_healthy(xd_client *c)
         Xd__HealthRequest req = XD__HEALTH_REQUEST__INIT;
         ProtobufCMessage *rep = NULL;
         xd_err err;
-        xd_code rc = xd_client_call(c, NULL, "Health", &req.base, &xd__health_reply__descriptor,
-                                    a, &rep, &err);
+        xd_code rc = xd_client_call(c, NULL, "Health", &req.base, &xd__health_reply__descriptor, a,
+                                    &rep, &err);
         int ok = rc == XD_OK &&
                  ((Xd__HealthReply *)rep)->status == XD__HEALTH_REPLY__STATUS__STATUS_SERVING;
         xd_arena_free(a);
@@ -124,8 +128,8 @@ static xd_code consume(xd_client *c, const char *rid, const char *org, uint32_t 
     req.recipients = n;
     ProtobufCMessage *rep = NULL;
     xd_call_options co = {.request_id = rid};
-    xd_code rc = xd_client_call(c, &co, "Consume", &req.base, &xd__consume_reply__descriptor, a,
-                                &rep, err);
+    xd_code rc =
+        xd_client_call(c, &co, "Consume", &req.base, &xd__consume_reply__descriptor, a, &rep, err);
     if (rc == XD_OK) {
         Xd__ConsumeReply *r = (Xd__ConsumeReply *)rep;
         *out = *r;
@@ -141,7 +145,7 @@ static xd_code consume(xd_client *c, const char *rid, const char *org, uint32_t 
 
 /* ---- kill -9 loop ---- */
 
-#define THREADS 8
+#define THREADS     8
 #define MAX_REPLIED 100000
 
 typedef struct replied {
@@ -153,6 +157,7 @@ static replied answers[MAX_REPLIED];
 static atomic_int n_answers;
 static atomic_ullong granted_total;
 static atomic_int stop_flag;
+static atomic_int denied_seen;
 static int round_no;
 
 static void *consumer(void *arg)
@@ -169,6 +174,8 @@ static void *consumer(void *arg)
         if (consume(c, rid, "acme", n, &r, &err) != XD_OK)
             continue; /* down or killed: the fate of this id is unknown */
         atomic_fetch_add(&granted_total, r.granted);
+        if (r.decision == XD__DECISION__DECISION_DENIED)
+            atomic_store(&denied_seen, 1);
         int k = atomic_fetch_add(&n_answers, 1);
         if (k < MAX_REPLIED) {
             snprintf(answers[k].rid, sizeof(answers[k].rid), "%s", rid);
@@ -189,8 +196,8 @@ static uint64_t explain_used(xd_client *c, const char *org)
     req.subject = &s;
     ProtobufCMessage *rep = NULL;
     xd_err err;
-    assert_int_equal(xd_client_call(c, NULL, "Explain", &req.base,
-                                    &xd__explain_reply__descriptor, a, &rep, &err),
+    assert_int_equal(xd_client_call(c, NULL, "Explain", &req.base, &xd__explain_reply__descriptor,
+                                    a, &rep, &err),
                      XD_OK);
     Xd__ExplainReply *x = (Xd__ExplainReply *)rep;
     uint64_t used = UINT64_MAX;
@@ -205,17 +212,23 @@ static void test_kill9_never_over_admits(void **state)
 {
     (void)state;
     srand((unsigned)time(NULL));
-    int rounds = 6;
-    for (round_no = 0; round_no < rounds; round_no++) {
+    /* Kill after a random number of answers (not a time), so the test does
+     * the same work on a fast or a loaded machine; go on until the window
+     * is full and at least 4 crashes happened. */
+    int rounds = 0;
+    for (round_no = 0; round_no < 40 && (round_no < 4 || !atomic_load(&denied_seen)); round_no++) {
         start_server();
         xd_client *c = client();
         wait_healthy(c);
         xd_client_close(c);
         atomic_store(&stop_flag, 0);
+        int target = atomic_load(&n_answers) + 100 + rand() % 200;
         pthread_t th[THREADS];
         for (int i = 0; i < THREADS; i++)
             pthread_create(&th[i], NULL, consumer, (void *)(intptr_t)i);
-        usleep((useconds_t)(150000 + rand() % 250000));
+        int64_t give_up = xd_monotonic_ms() + 60000;
+        while (atomic_load(&n_answers) < target && xd_monotonic_ms() < give_up)
+            usleep(1000);
         kill9(); /* mid-traffic */
         atomic_store(&stop_flag, 1);
         for (int i = 0; i < THREADS; i++)
@@ -224,7 +237,9 @@ static void test_kill9_never_over_admits(void **state)
                round_no, atomic_load(&n_answers), (unsigned long long)atomic_load(&granted_total),
                LIMIT);
         assert_true(atomic_load(&granted_total) <= LIMIT);
+        rounds++;
     }
+    assert_true(atomic_load(&denied_seen)); /* the window was filled */
     start_server();
     xd_client *c = client();
     wait_healthy(c);
@@ -234,7 +249,6 @@ static void test_kill9_never_over_admits(void **state)
     assert_true(atomic_load(&granted_total) <= LIMIT);
     assert_true(used >= atomic_load(&granted_total)); /* no replied grant lost */
     assert_true(used <= LIMIT);
-    assert_true(atomic_load(&granted_total) > LIMIT / 2); /* the test did consume */
     /* Answers survive the crashes: replay a sample of ids. */
     int n = atomic_load(&n_answers);
     if (n > MAX_REPLIED)
@@ -308,20 +322,18 @@ static void test_leases_survive_kill9(void **state)
     assert_string_equal(g->binding_rule, "conn");
     Xd__RenewConnectionRequest ren = XD__RENEW_CONNECTION_REQUEST__INIT;
     ren.lease_id = lease;
-    call(c, a, "RenewConnection", &ren.base, &xd__renew_connection_reply__descriptor, XD_OK,
-         &err);
+    call(c, a, "RenewConnection", &ren.base, &xd__renew_connection_reply__descriptor, XD_OK, &err);
     Xd__ReleaseConnectionRequest rel = XD__RELEASE_CONNECTION_REQUEST__INIT;
     rel.lease_id = lease;
-    Xd__ReleaseConnectionReply *rr = (Xd__ReleaseConnectionReply *)call(
-        c, a, "ReleaseConnection", &rel.base, &xd__release_connection_reply__descriptor, XD_OK,
-        &err);
+    Xd__ReleaseConnectionReply *rr =
+        (Xd__ReleaseConnectionReply *)call(c, a, "ReleaseConnection", &rel.base,
+                                           &xd__release_connection_reply__descriptor, XD_OK, &err);
     assert_true(rr->released);
     rr = (Xd__ReleaseConnectionReply *)call(c, a, "ReleaseConnection", &rel.base,
-                                            &xd__release_connection_reply__descriptor, XD_OK,
-                                            &err);
+                                            &xd__release_connection_reply__descriptor, XD_OK, &err);
     assert_false(rr->released);
-    call(c, a, "RenewConnection", &ren.base, &xd__renew_connection_reply__descriptor,
-         XD_NOT_FOUND, &err);
+    call(c, a, "RenewConnection", &ren.base, &xd__renew_connection_reply__descriptor, XD_NOT_FOUND,
+         &err);
     /* Validation names the field. */
     Xd__ConsumeRequest bad = XD__CONSUME_REQUEST__INIT;
     bad.request_id = "bad-1";
@@ -330,8 +342,7 @@ static void test_leases_survive_kill9(void **state)
     assert_non_null(strstr(err.message, "recipients"));
     Xd__SetPolicyRequest sp = XD__SET_POLICY_REQUEST__INIT;
     sp.policy_json = "{\"rules\": [{\"name\": \"x\", \"kind\": \"window\", \"limit\": 1}]}";
-    call(c, a, "SetPolicy", &sp.base, &xd__set_policy_reply__descriptor, XD_INVALID_ARGUMENT,
-         &err);
+    call(c, a, "SetPolicy", &sp.base, &xd__set_policy_reply__descriptor, XD_INVALID_ARGUMENT, &err);
     assert_non_null(strstr(err.message, "window_ms"));
     xd_arena_free(a);
     xd_client_close(c);

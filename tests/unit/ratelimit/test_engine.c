@@ -172,8 +172,7 @@ static void test_duplicate_request_id(void **state)
     assert_int_equal(rl_engine_consume(e, "x", &a, 0, 0, 1, T0, &d, &err), XD_INVALID_ARGUMENT);
     assert_string_equal(err.field, "recipients");
     rl_subject bad = {.org_id = "a|i=b"};
-    assert_int_equal(rl_engine_consume(e, "y", &bad, 1, 0, 1, T0, &d, &err),
-                     XD_INVALID_ARGUMENT);
+    assert_int_equal(rl_engine_consume(e, "y", &bad, 1, 0, 1, T0, &d, &err), XD_INVALID_ARGUMENT);
     assert_string_equal(err.field, "org_id");
     rl_engine_free(e);
 }
@@ -205,8 +204,7 @@ static void test_leases(void **state)
     assert_int_equal(exp, T0 + 90000);
     assert_int_equal(rl_engine_renew(e, g1.lease_id, T0 + 60000, &exp, &seq, &err),
                      XD_FAILED_PRECONDITION);
-    assert_int_equal(rl_engine_renew(e, g1.lease_id, T0 + 60001, &exp, &seq, &err),
-                     XD_NOT_FOUND);
+    assert_int_equal(rl_engine_renew(e, g1.lease_id, T0 + 60001, &exp, &seq, &err), XD_NOT_FOUND);
     /* The crashed holder's slot came back after the TTL. */
     assert_int_equal(rl_engine_acquire(e, "a4", &s, T0 + 60000, &g3, &err), XD_OK);
     assert_true(g3.granted);
@@ -216,9 +214,8 @@ static void test_leases(void **state)
     assert_int_equal(released, 1);
     assert_int_equal(rl_engine_release(e, g2.lease_id, T0 + 61000, &released, &seq, &err), XD_OK);
     assert_int_equal(released, 0);
-    assert_int_equal(rl_engine_release(e, "0123456789abcdef0123456789abcdef", T0, &released, &seq,
-                                       &err),
-                     XD_OK);
+    assert_int_equal(
+        rl_engine_release(e, "0123456789abcdef0123456789abcdef", T0, &released, &seq, &err), XD_OK);
     assert_int_equal(released, 0);
     rl_engine_free(e);
 }
@@ -326,8 +323,8 @@ static void test_tiers_from_feedback(void **state)
     /* Gmail 4.7.28 cuts the limit for google only, for an hour. */
     rl_subject g = {.org_id = "acme", .mx_host = "gmail-smtp-in.l.google.com"};
     assert_int_equal(rl_engine_feedback(e, "ev1", &g, RL_FB_DEFERRED, 421, "4.7.28",
-                                        "Our system has detected an unusual rate", 1, T0 + 10,
-                                        &fr, &err),
+                                        "Our system has detected an unusual rate", 1, T0 + 10, &fr,
+                                        &err),
                      XD_OK);
     assert_int_equal(fr.n_matched, 1);
     assert_string_equal(fr.matched[0], "gmail-rate");
@@ -378,12 +375,10 @@ static void test_tiers_from_feedback(void **state)
     /* Complaints above the suspend threshold suspend: nothing may go. */
     int64_t now = T0 + 6 * DAY;
     rl_subject gam = {.org_id = "gamma"};
-    assert_int_equal(rl_engine_feedback(e, "g1", &gam, RL_FB_DELIVERED, 250, "", "", 90, now, &fr,
-                                        &err),
-                     XD_OK);
-    assert_int_equal(rl_engine_feedback(e, "g2", &gam, RL_FB_COMPLAINT, 0, "", "", 10, now, &fr,
-                                        &err),
-                     XD_OK);
+    assert_int_equal(
+        rl_engine_feedback(e, "g1", &gam, RL_FB_DELIVERED, 250, "", "", 90, now, &fr, &err), XD_OK);
+    assert_int_equal(
+        rl_engine_feedback(e, "g2", &gam, RL_FB_COMPLAINT, 0, "", "", 10, now, &fr, &err), XD_OK);
     assert_int_equal(fr.org_tier, RL_TIER_SUSPENDED);
     assert_int_equal(rl_engine_consume(e, "g3", &gam, 1, 1, 1, now + 5, &d, &err), XD_OK);
     assert_int_equal(d.verdict, RL_DENIED);

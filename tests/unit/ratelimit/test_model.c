@@ -136,8 +136,8 @@ static void run_window(uint32_t max_entries, long ops, int expect_exact)
             rl_window_free(&probe);
         }
     }
-    printf("window max_entries=%u ops=%ld granted=%ld denied=%ld under-admitted=%ld\n",
-           max_entries, ops, granted, denied, under);
+    printf("window max_entries=%u ops=%ld granted=%ld denied=%ld under-admitted=%ld\n", max_entries,
+           ops, granted, denied, under);
     assert_true(granted > ops / 4);
     if (expect_exact)
         assert_int_equal(under, 0);

@@ -58,9 +58,9 @@ static void test_restart_keeps_state(void **state)
     assert_true(g.granted);
     assert_int_equal(rl_engine_wait_durable(e, g.seq, 5000), 0);
     rl_feedback_result fr;
-    assert_int_equal(rl_engine_feedback(e, "f1", &s, RL_FB_BOUNCED, 550, "5.1.1", "no user", 1,
-                                        now, &fr, &err),
-                     XD_OK);
+    assert_int_equal(
+        rl_engine_feedback(e, "f1", &s, RL_FB_BOUNCED, 550, "5.1.1", "no user", 1, now, &fr, &err),
+        XD_OK);
     assert_int_equal(rl_engine_wait_durable(e, fr.seq, 5000), 0);
     rl_store_close(st);
     rl_engine_free(e);
