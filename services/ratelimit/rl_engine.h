@@ -207,8 +207,9 @@ void rl_engine_durable(rl_engine *e, uint64_t seq, int ok);
  * timeout_ms passed (the caller answers UNAVAILABLE). */
 int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms);
 
-/* Loads one persisted item at start-up (policy items first). Unreadable
- * items are skipped and counted in *bad. */
+/* Loads one persisted item at start-up (policy items first). A later item
+ * for the same (kind, key) replaces the earlier one; blob NULL deletes it.
+ * Unreadable items are skipped and counted in *bad. */
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
                        const unsigned char *blob, size_t len, uint64_t *bad);
 

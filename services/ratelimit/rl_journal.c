@@ -208,25 +208,56 @@ void rl_engine_restore_begin(rl_engine *e, size_t n_slots, size_t n_dedup)
     pthread_mutex_unlock(&e->mu);
 }
 
+static int ev_by_age(const void *a, const void *b)
+{
+    const rl_event *x = *(rl_event *const *)a, *y = *(rl_event *const *)b;
+    return x->at_ms < y->at_ms ? -1 : x->at_ms > y->at_ms;
+}
+
 void rl_engine_restore_done(rl_engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    size_t n = 0;
-    for (rl_dedup *d = e->dedup_head; d; d = d->next)
-        n++;
+    /* Request ids and event ids were restored into their maps only; link
+     * them oldest first for expiry. */
+    size_t n = e->dedup.count, pos = 0, i = 0;
     rl_dedup **v = n ? malloc(n * sizeof(*v)) : NULL;
-    if (v) {
-        size_t i = 0;
-        for (rl_dedup *d = e->dedup_head; d; d = d->next)
-            v[i++] = d;
+    if (n && !v)
+        abort();
+    void *x;
+    while ((x = rl_map_next(&e->dedup, &pos)))
+        v[i++] = x;
+    if (n)
         qsort(v, n, sizeof(*v), by_age);
-        for (i = 0; i + 1 < n; i++)
-            v[i]->next = v[i + 1];
-        v[n - 1]->next = NULL;
-        e->dedup_head = v[0];
-        e->dedup_tail = v[n - 1];
-        free(v);
+    e->dedup_head = e->dedup_tail = NULL;
+    for (i = 0; i < n; i++) {
+        v[i]->next = NULL;
+        if (e->dedup_tail)
+            e->dedup_tail->next = v[i];
+        else
+            e->dedup_head = v[i];
+        e->dedup_tail = v[i];
     }
+    free(v);
+    size_t ne = e->events.count;
+    rl_event **ev = ne ? malloc(ne * sizeof(*ev)) : NULL;
+    if (ne && !ev)
+        abort();
+    pos = 0;
+    i = 0;
+    while ((x = rl_map_next(&e->events, &pos)))
+        ev[i++] = x;
+    if (ne)
+        qsort(ev, ne, sizeof(*ev), ev_by_age);
+    e->event_head = e->event_tail = NULL;
+    for (i = 0; i < ne; i++) {
+        ev[i]->next = NULL;
+        if (e->event_tail)
+            e->event_tail->next = ev[i];
+        else
+            e->event_head = ev[i];
+        e->event_tail = ev[i];
+    }
+    free(ev);
     /* Oldest beyond dedup_max go (the rows stay until their TTL prune). */
     while (e->dedup_head && e->dedup.count > e->opt.dedup_max) {
         rl_dedup *d = e->dedup_head;
@@ -287,18 +318,46 @@ static void restore_slot(rl_engine *e, const char *key, rl_rbuf *r, uint64_t *ba
 static void restore_dedup(rl_engine *e, const char *key, int64_t at, rl_rbuf *r, uint64_t *bad)
 {
     rl_dedup *d = rl_dedup_decode(key, at, r);
-    if (!d || rl_map_get(&e->dedup, d->id, rl_hash(d->id, strlen(d->id)))) {
+    if (!d) {
         (*bad)++;
-        rl_dedup_free(d);
         return;
     }
+    /* Linked into the age order by rl_engine_restore_done. */
     if (rl_map_put(&e->dedup, rl_hash(d->id, strlen(d->id)), d) != 0)
         abort();
-    if (e->dedup_tail)
-        e->dedup_tail->next = d;
-    else
-        e->dedup_head = d;
-    e->dedup_tail = d;
+}
+
+/* Drops the current object of (kind, key), so a later journal record
+ * replaces it (or a delete record removes it). */
+static void forget_locked(rl_engine *e, int kind, const char *key)
+{
+    uint64_t h = rl_hash(key, strlen(key));
+    switch (kind) {
+    case RL_ITEM_SLOT: {
+        rl_slot *s = rl_map_del(&e->slots, key, h);
+        if (s) {
+            rl_window_free(&s->win);
+            free(s->conns);
+            free(s);
+        }
+        break;
+    }
+    case RL_ITEM_LEASE: {
+        rl_lease *l = rl_map_get(&e->leases, key, h);
+        if (l)
+            rl_lease_drop_locked(e, l);
+        break;
+    }
+    case RL_ITEM_REP:
+        rl_rep_free(rl_map_del(&e->reps, key, h));
+        break;
+    case RL_ITEM_DEDUP:
+        rl_dedup_free(rl_map_del(&e->dedup, key, h));
+        break;
+    case RL_ITEM_EVENT:
+        free(rl_map_del(&e->events, key, h));
+        break;
+    }
 }
 
 static void restore_policy(rl_engine *e, rl_rbuf *r, uint64_t *bad)
@@ -334,6 +393,12 @@ void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
 {
     rl_rbuf r = {blob, len, 0, 0};
     pthread_mutex_lock(&e->mu);
+    if (kind != RL_ITEM_POLICY)
+        forget_locked(e, kind, key); /* a later record replaces an earlier one */
+    if (!blob) {                     /* a delete record */
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
     switch (kind) {
     case RL_ITEM_POLICY:
         restore_policy(e, &r, bad);
@@ -365,17 +430,8 @@ void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
             abort();
         snprintf(ev->id, sizeof(ev->id), "%s", key);
         ev->at_ms = at_ms;
-        if (rl_map_get(&e->events, ev->id, rl_hash(ev->id, strlen(ev->id))) ||
-            rl_map_put(&e->events, rl_hash(ev->id, strlen(ev->id)), ev) != 0) {
-            free(ev);
-            (*bad)++;
-            break;
-        }
-        if (e->event_tail)
-            e->event_tail->next = ev;
-        else
-            e->event_head = ev;
-        e->event_tail = ev;
+        if (rl_map_put(&e->events, rl_hash(ev->id, strlen(ev->id)), ev) != 0)
+            abort();
         break;
     }
     default:

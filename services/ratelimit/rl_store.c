@@ -18,11 +18,22 @@ static const char *const MIGRATIONS[] = {
     " blob BLOB NOT NULL,"
     " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
     "CREATE INDEX rl_item_at ON rl_item (kind, at_ms);",
+    /* Group commits append here (sequential pages, cheap to commit); the
+     * background compactor folds the log into rl_item in large chunks. */
+    "CREATE TABLE rl_log ("
+    " seq INTEGER PRIMARY KEY,"
+    " kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL DEFAULT 0,"
+    " blob BLOB);",
 };
+
+#define COMPACT_CHUNK 1024
 
 struct rl_store {
     sqlite3 *db;
-    sqlite3_stmt *upsert, *del, *prune;
+    sqlite3_stmt *upsert, *del, *prune, *append, *log_read, *log_trim;
+    int64_t log_rows; /* appended and not yet compacted (approximate) */
     rl_engine *engine;
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
@@ -40,21 +51,25 @@ static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
         return rc;
     for (size_t i = 0; i < b->n; i++) {
         const rl_item *it = &b->items[i];
-        sqlite3_stmt *s = it->blob ? st->upsert : st->del;
+        sqlite3_stmt *s = it->kind != RL_ITEM_POLICY ? st->append : it->blob ? st->upsert : st->del;
         sqlite3_reset(s);
         sqlite3_bind_int(s, 1, it->kind);
         sqlite3_bind_text(s, 2, it->key, -1, SQLITE_STATIC);
-        if (it->blob) {
+        if (s != st->del) {
             sqlite3_bind_int64(s, 3, it->at_ms);
-            sqlite3_bind_blob(s, 4, it->blob, (int)it->blob_len, SQLITE_STATIC);
+            if (it->blob)
+                sqlite3_bind_blob(s, 4, it->blob, (int)it->blob_len, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s, 4);
         }
         int src = sqlite3_step(s);
-        sqlite3_reset(s);
         if (src != SQLITE_DONE) {
             rc = xd_db_fail(st->db, src, "writing ratelimit state", err);
+            sqlite3_reset(s);
             xd_db_rollback(st->db);
             return rc;
         }
+        sqlite3_reset(s);
     }
     rc = xd_db_commit(st->db, err);
     if (rc != XD_OK) {
@@ -63,7 +78,61 @@ static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
     }
     atomic_fetch_add(&st->commits, 1);
     atomic_fetch_add(&st->items, b->n);
+    st->log_rows += (int64_t)b->n;
     return XD_OK;
+}
+
+/* Folds the oldest COMPACT_CHUNK log records into rl_item (later records
+ * win: they are applied in order) and drops them from the log, in one
+ * transaction. Returns the records moved, or -1 on error. */
+static int compact_chunk(rl_store *st)
+{
+    xd_err err;
+    xd_err_clear(&err);
+    if (xd_db_begin(st->db, &err) != XD_OK)
+        return -1;
+    int moved = 0, src;
+    sqlite3_int64 last = 0;
+    sqlite3_reset(st->log_read);
+    sqlite3_bind_int(st->log_read, 1, COMPACT_CHUNK);
+    while ((src = sqlite3_step(st->log_read)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st->log_read, 0);
+        int has_blob = sqlite3_column_type(st->log_read, 4) != SQLITE_NULL;
+        sqlite3_stmt *s = has_blob ? st->upsert : st->del;
+        sqlite3_reset(s);
+        sqlite3_bind_int(s, 1, sqlite3_column_int(st->log_read, 1));
+        sqlite3_bind_text(s, 2, (const char *)sqlite3_column_text(st->log_read, 2), -1,
+                          SQLITE_TRANSIENT);
+        if (has_blob) {
+            sqlite3_bind_int64(s, 3, sqlite3_column_int64(st->log_read, 3));
+            sqlite3_bind_blob(s, 4, sqlite3_column_blob(st->log_read, 4),
+                              sqlite3_column_bytes(st->log_read, 4), SQLITE_TRANSIENT);
+        }
+        int wrc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (wrc != SQLITE_DONE) {
+            src = wrc;
+            break;
+        }
+        moved++;
+    }
+    sqlite3_reset(st->log_read);
+    if (src != SQLITE_DONE) {
+        xd_db_fail(st->db, src, "compacting the ratelimit log", &err);
+        XD_WARN("%s", err.message);
+        xd_db_rollback(st->db);
+        return -1;
+    }
+    sqlite3_reset(st->log_trim);
+    sqlite3_bind_int64(st->log_trim, 1, last);
+    src = sqlite3_step(st->log_trim);
+    sqlite3_reset(st->log_trim);
+    if (src != SQLITE_DONE || xd_db_commit(st->db, &err) != XD_OK) {
+        xd_db_rollback(st->db);
+        return -1;
+    }
+    st->log_rows -= moved;
+    return moved;
 }
 
 static void prune(rl_store *st, int64_t now)
@@ -118,6 +187,14 @@ static void *writer_main(void *arg)
         rl_engine_wait_work(st->engine, 100);
         if (flush(st) != 0)
             sleep_ms(50);
+        /* Compact a little at a time so commits never wait long. */
+        for (int k = 0; k < 8 && st->log_rows > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
+            pthread_mutex_lock(&st->db_mu);
+            int moved = compact_chunk(st);
+            pthread_mutex_unlock(&st->db_mu);
+            if (moved <= 0)
+                break;
+        }
         if (xd_monotonic_ms() >= next_sweep) {
             int64_t now = xd_clock_now_ms(st->clock);
             rl_engine_sweep(st->engine, now, 20000);
@@ -203,6 +280,22 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     sqlite3_finalize(q);
     if (src != SQLITE_DONE)
         return xd_db_fail(st->db, src, "reading ratelimit state", err);
+    /* Then the log, oldest first: later records replace earlier state. */
+    rc = xd_db_prepare(st->db, "SELECT kind, key, at_ms, blob FROM rl_log ORDER BY seq", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        int null_blob = sqlite3_column_type(q, 3) == SQLITE_NULL;
+        rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
+                          (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+                          null_blob ? NULL : sqlite3_column_blob(q, 3),
+                          (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
+        stats->items++;
+        st->log_rows++;
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_DONE)
+        return xd_db_fail(st->db, src, "reading the ratelimit log", err);
     rl_engine_restore_done(st->engine);
     stats->policy_version = version;
     rl_engine_attach_store(st->engine, flush, st);
@@ -236,7 +329,15 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
         (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind = ?1 AND key = ?2", &st->del,
                             err)) != XD_OK ||
         (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind IN (5, 6) AND at_ms < ?1",
-                            &st->prune, err)) != XD_OK)
+                            &st->prune, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db,
+                            "INSERT INTO rl_log (kind, key, at_ms, blob) VALUES (?1, ?2, ?3, ?4)",
+                            &st->append, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db,
+                            "SELECT seq, kind, key, at_ms, blob FROM rl_log ORDER BY seq LIMIT ?1",
+                            &st->log_read, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_log WHERE seq <= ?1", &st->log_trim, err)) !=
+            XD_OK)
         goto fail;
     if ((rc = restore_all(st, &opt->engine, opt->policy_file_json, stats, err)) != XD_OK)
         goto fail;
@@ -252,6 +353,9 @@ fail:
     sqlite3_finalize(st->upsert);
     sqlite3_finalize(st->del);
     sqlite3_finalize(st->prune);
+    sqlite3_finalize(st->append);
+    sqlite3_finalize(st->log_read);
+    sqlite3_finalize(st->log_trim);
     xd_db_close(st->db);
     rl_engine_free(st->engine);
     pthread_mutex_destroy(&st->db_mu);
@@ -269,6 +373,9 @@ void rl_store_close(rl_store *st)
     sqlite3_finalize(st->upsert);
     sqlite3_finalize(st->del);
     sqlite3_finalize(st->prune);
+    sqlite3_finalize(st->append);
+    sqlite3_finalize(st->log_read);
+    sqlite3_finalize(st->log_trim);
     xd_db_close(st->db);
     rl_batch_free(&st->pending);
     pthread_mutex_destroy(&st->db_mu);
