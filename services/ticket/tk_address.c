@@ -32,6 +32,7 @@ int tk_domain_normalize(const char *name, char *domain, size_t domain_size, char
                 FAIL("has an empty label or a label ending in '-' at position %zu", i);
             label = 0;
             labels++;
+            domain[i] = '.';
             continue;
         }
         if (!(isalnum(c) || c == '-'))
