@@ -26,14 +26,15 @@ static xd_code scope_of(xd_call *call, const char *requested_org, tk_scope *scop
                         err);
 }
 
-/* Reports every problem as a detail and the first as the error's field. */
+/* Reports every problem as a detail (the first is what clients see as the
+ * error's field); the message names them all. */
 static xd_code invalid(xd_call *call, const tk_problems *p, const char *what, xd_err *err)
 {
     for (int i = 0; i < p->n; i++)
         xd_call_add_detail(call, p->items[i].field, p->items[i].reason);
     char msg[XD_ERR_MESSAGE_MAX];
     tk_problems_message(p, msg, sizeof(msg));
-    return xd_err_field(err, XD_INVALID_ARGUMENT, p->items[0].field, "%s: %s", what, msg);
+    return xd_err_set(err, XD_INVALID_ARGUMENT, "%s: %s", what, msg);
 }
 
 static int64_t ticket_id_of(const char *text, xd_err *err)

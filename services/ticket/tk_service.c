@@ -111,7 +111,11 @@ xd_code tk_service_create(const tk_service *svc, const tk_scope *scope, const tk
     if (rc == XD_OK && *created) {
         char name[24];
         tk_format_id((*out)->id, name, sizeof(name));
-        XD_INFO("filed %s for org %s: %s, status %s, next step %s", name, scope->org_id,
+        XD_INFO("filed %s for org %s: findings %s, verdict %s, status %s, next step %s", name,
+                scope->org_id,
+                t.findings.state == TK_FINDINGS_COMPLETE  ? "complete"
+                : t.findings.state == TK_FINDINGS_PENDING ? "pending"
+                                                          : "failed",
                 tk_verdict_name(t.findings.d.verdict), tk_status_name(t.status),
                 tk_action_name(t.findings.action));
     }
