@@ -1,4 +1,5 @@
 /* svc_proc.c: real service processes for the integration tests. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "svc_proc.h"
 #include "common.pb-c.h"
 #include "xd/clock.h"
