@@ -186,8 +186,8 @@ static void test_each_bad_field_is_named(void **state)
         {"occurred_at", bad_date, "not a real date"},
         {"occurred_at", future, "in the future"},
         {"occurred_at", words, "not a date and time"},
-        {"recipient", no_at, "no '@'"},
-        {"recipient", bad_dom, "invalid domain"},
+        {"recipient", no_at, "NO_AT"},
+        {"recipient", bad_dom, "not a valid address"},
         {"recipient", crlf_rcpt, "control characters"},
         {"recipient_domain", dom_mismatch, "does not match"},
         {"module", module_crlf, "line breaks"},
@@ -251,8 +251,24 @@ static void test_domains(void **state)
 {
     (void)state;
     char d[256], why[160];
-    assert_int_equal(tk_address_domain("a@Mail.Example.ORG.", d, sizeof(d), why, sizeof(why)), 0);
+    assert_int_equal(tk_address_domain("a@Mail.Example.ORG", d, sizeof(d), why, sizeof(why)), 0);
     assert_string_equal(d, "mail.example.org");
+    assert_int_equal(tk_domain_normalize("Mail.Example.ORG.", d, sizeof(d), why, sizeof(why)), 0);
+    assert_string_equal(d, "mail.example.org");
+    /* IDN: the Unicode form and the A-label form name the same domain. */
+    assert_int_equal(tk_address_domain("a@B\xc3\xbc"
+                                       "cher.example",
+                                       d, sizeof(d), why, sizeof(why)),
+                     0);
+    assert_string_equal(d, "xn--bcher-kva.example");
+    assert_int_equal(tk_domain_normalize("b\xc3\xbc"
+                                         "cher.example",
+                                         d, sizeof(d), why, sizeof(why)),
+                     0);
+    assert_string_equal(d, "xn--bcher-kva.example");
+    assert_int_equal(tk_address_domain("a@[192.0.2.1]", d, sizeof(d), why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "address literal"));
+    assert_int_equal(tk_domain_normalize("a@b.com", d, sizeof(d), why, sizeof(why)), -1);
     assert_int_equal(
         tk_address_domain("\"odd@local\"@xn--bcher-kva.example", d, sizeof(d), why, sizeof(why)),
         0);
