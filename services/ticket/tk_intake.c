@@ -120,14 +120,16 @@ void tk_intake_assess(const tk_intake_facts *f, const tk_diagnosis *d, tk_assess
         assess_bounce(f, d, reply, host, out);
         return;
     case TK_VERDICT_SUPPRESSED:
-        describe_time(d->suppressed_ms, when, sizeof(when));
         set(out, TK_STATUS_RESOLVED, TK_ACTION_RESOLVE_WITH_EXPLANATION);
         out->suppressed = 1;
+        if (d->suppressed_ms > 0)
+            describe_time(d->suppressed_ms, when, sizeof(when));
         snprintf(out->next_step, sizeof(out->next_step),
-                 "Not sent: %s is on the suppression list since %s (the recipient opted out, or "
-                 "an earlier hard bounce or complaint). Explain this to the customer; mail can "
-                 "be sent again only after the recipient opts in again.",
-                 f->recipient, when);
+                 "Not sent: %s is on the suppression list%s%s (the recipient opted out, or an "
+                 "earlier hard bounce or complaint). Explain this to the customer; mail can be "
+                 "sent again only after the recipient opts in again.",
+                 f->recipient, d->suppressed_ms > 0 ? " since " : "",
+                 d->suppressed_ms > 0 ? when : "");
         return;
     case TK_VERDICT_COMPLAINED:
         set(out, TK_STATUS_RESOLVED, TK_ACTION_RESOLVE_WITH_EXPLANATION);

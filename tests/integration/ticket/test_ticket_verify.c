@@ -211,6 +211,7 @@ static void test_delivered(void **state)
     assert_true(f->delivered_ms > 0);
     assert_true(strlen(f->case_note) > 0);
     assert_non_null(strstr(f->next_step, "mx1.corp.example"));
+    tc_show_ticket("filed: accepted by the recipient's server", t);
     xd_arena_free(a);
 }
 
@@ -234,6 +235,7 @@ static void test_bounced_unknown_user(void **state)
            XD__TICKET_ACTION__TICKET_ACTION_CONFIRM_ADDRESS, "550 5.1.1 User unknown");
     assert_int_equal(t->findings->failure_category,
                      XD__FAILURE_CATEGORY__FAILURE_CATEGORY_INVALID_RECIPIENT);
+    tc_show_ticket("filed: bounced, unknown user", t);
     xd_arena_free(a);
 }
 
@@ -258,6 +260,88 @@ static void test_policy_block_waits_on_recipient_it(void **state)
     xd_arena_free(a);
 }
 
+static void test_deferred_waits_for_retries(void **state)
+{
+    (void)state;
+    history h = {"org-a",
+                 "slow@corp.example",
+                 "msg-9",
+                 XD__RECIPIENT_STATE__RECIPIENT_STATE_DEFERRED,
+                 0,
+                 451,
+                 "4.7.1",
+                 "Greylisted, try again later",
+                 XD__FAILURE_CATEGORY__FAILURE_CATEGORY_RATE_LIMITED};
+    record(&h);
+    xd_arena *a = xd_arena_new();
+    Xd__SupportTicket *t = file("org-a", h.recipient, "t-deferred", NOT_RECEIVED, a);
+    expect(t, XD__TICKET_VERDICT__TICKET_VERDICT_IN_PROGRESS, XD__TICKET_STATUS__TICKET_STATUS_OPEN,
+           XD__TICKET_ACTION__TICKET_ACTION_WAIT_FOR_RETRIES, "451 4.7.1 Greylisted");
+    xd_arena_free(a);
+}
+
+static void test_expired_waits_on_recipient_it(void **state)
+{
+    (void)state;
+    history h = {"org-a",
+                 "down@corp.example",
+                 "msg-10",
+                 XD__RECIPIENT_STATE__RECIPIENT_STATE_DEFERRED,
+                 XD__RECIPIENT_STATE__RECIPIENT_STATE_EXPIRED,
+                 421,
+                 "4.4.2",
+                 "Connection timed out",
+                 XD__FAILURE_CATEGORY__FAILURE_CATEGORY_CONNECTION_FAILURE};
+    record(&h);
+    xd_arena *a = xd_arena_new();
+    Xd__SupportTicket *t = file("org-a", h.recipient, "t-expired", NOT_RECEIVED, a);
+    expect(t, XD__TICKET_VERDICT__TICKET_VERDICT_EXPIRED,
+           XD__TICKET_STATUS__TICKET_STATUS_WAITING_ON_RECIPIENT_IT,
+           XD__TICKET_ACTION__TICKET_ACTION_CONTACT_RECIPIENT_IT, "maximum age");
+    xd_arena_free(a);
+}
+
+static void test_domain_problem(void **state)
+{
+    (void)state;
+    /* Six recipients at blocked.example rejected by policy: verify sees the
+     * domain failing for everyone, not just the ticket's recipient. */
+    history h = {"org-e",
+                 NULL,
+                 NULL,
+                 XD__RECIPIENT_STATE__RECIPIENT_STATE_BOUNCED,
+                 0,
+                 550,
+                 "5.7.1",
+                 "Rejected by policy: sender blocked",
+                 XD__FAILURE_CATEGORY__FAILURE_CATEGORY_POLICY_BLOCK};
+    char rcpt[6][64], mid[6][32];
+    for (int i = 0; i < 6; i++) {
+        snprintf(rcpt[i], sizeof(rcpt[i]), "staff%d@blocked.example", i);
+        snprintf(mid[i], sizeof(mid[i]), "msg-blk-%d", i);
+        h.recipient = rcpt[i];
+        h.message_id = mid[i];
+        record(&h);
+    }
+    xd_arena *a = xd_arena_new();
+    Xd__SupportTicket *t = file("org-e", rcpt[0], "t-domain", NOT_RECEIVED, a);
+    expect(t, XD__TICKET_VERDICT__TICKET_VERDICT_DOMAIN_PROBLEM,
+           XD__TICKET_STATUS__TICKET_STATUS_WAITING_ON_RECIPIENT_IT,
+           XD__TICKET_ACTION__TICKET_ACTION_CONTACT_RECIPIENT_IT, "fails for other recipients");
+    assert_true(t->findings->domain_problem);
+    /* The grouping flags the domain from that one ticket. */
+    Xd__GroupByDomainRequest g = XD__GROUP_BY_DOMAIN_REQUEST__INIT;
+    Xd__GroupByDomainReply *r = NULL;
+    xd_err err;
+    assert_int_equal(tc_call(ticket.client, "org-e", SUPPORT, "GroupByDomain", &g.base,
+                             &xd__group_by_domain_reply__descriptor, a, &r, &err),
+                     XD_OK);
+    assert_int_equal(r->n_groups, 1);
+    assert_true(r->groups[0]->domain_pattern);
+    assert_non_null(strstr(r->groups[0]->pattern, "failing for other recipients"));
+    xd_arena_free(a);
+}
+
 static void test_opted_out_resolves(void **state)
 {
     (void)state;
@@ -278,6 +362,7 @@ static void test_opted_out_resolves(void **state)
            XD__TICKET_ACTION__TICKET_ACTION_RESOLVE_WITH_EXPLANATION, "suppression list");
     assert_true(t->findings->suppressed);
     assert_true(t->resolved_ms > 0);
+    tc_show_ticket("filed: recipient opted out", t);
     xd_arena_free(a);
 }
 
@@ -380,6 +465,7 @@ static void test_verify_down_then_up(void **state)
     assert_int_equal(t->findings->state, XD__TICKET_FINDINGS_STATE__TICKET_FINDINGS_STATE_PENDING);
     assert_int_equal(t->status, XD__TICKET_STATUS__TICKET_STATUS_OPEN);
     assert_non_null(strstr(t->findings->last_error, "UNAVAILABLE"));
+    tc_show_ticket("filed while verify is down", t);
 
     assert_int_equal(start_verify(), 0);
     Xd__GetTicketRequest g = XD__GET_TICKET_REQUEST__INIT;
@@ -401,6 +487,7 @@ static void test_verify_down_then_up(void **state)
     assert_true(t->findings->attempts >= 2);
     assert_int_equal(t->n_comments, 1);
     assert_string_equal(t->comments[0]->author, "intake");
+    tc_show_ticket("the same ticket after verify came back", t);
     xd_arena_free(a);
 }
 
@@ -410,6 +497,9 @@ int main(void)
         cmocka_unit_test(test_delivered),
         cmocka_unit_test(test_bounced_unknown_user),
         cmocka_unit_test(test_policy_block_waits_on_recipient_it),
+        cmocka_unit_test(test_deferred_waits_for_retries),
+        cmocka_unit_test(test_expired_waits_on_recipient_it),
+        cmocka_unit_test(test_domain_problem),
         cmocka_unit_test(test_opted_out_resolves),
         cmocka_unit_test(test_complaint_resolves),
         cmocka_unit_test(test_no_record_escalates_and_orgs_stay_apart),

@@ -5,6 +5,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,61 @@ Xd__CreateTicketRequest tc_valid_create(const char *recipient, const char *key)
     rq.reporter = "Pat Support <pat@school.example>";
     rq.idempotency_key = (char *)key;
     return rq;
+}
+
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    return ev ? ev->name : "?";
+}
+
+static const char *when(int64_t ms, char *buf)
+{
+    if (ms <= 0)
+        return "-";
+    xd_format_rfc3339(ms, buf, 40);
+    return buf;
+}
+
+void tc_show_ticket(const char *title, const Xd__SupportTicket *t)
+{
+    if (!getenv("XD_SHOW_TICKETS"))
+        return;
+    char b1[40], b2[40];
+    const Xd__TicketFindings *f = t->findings;
+    printf("=== %s ===\n", title);
+    printf("%s  org %s  status %s  issue %s\n", t->ticket_id, t->org_id,
+           enum_name(&xd__ticket_status__descriptor, t->status),
+           enum_name(&xd__ticket_issue_type__descriptor, t->issue_type));
+    printf("  occurred     %s\n  recipient    %s (domain %s)\n  module       %s\n", t->occurred_at,
+           t->recipient, t->recipient_domain, t->module);
+    printf("  other domain %s %s\n  reporter     %s\n  description  %s\n",
+           enum_name(&xd__ticket_other_domain_tried__descriptor, t->other_domain_tried),
+           t->other_domain, t->reporter, t->description);
+    printf("  created %s  updated %s  resolved %s\n", when(t->created_ms, b1),
+           when(t->updated_ms, b2), t->resolved_ms ? "yes" : "-");
+    printf("  findings: %s, verdict %s, %u attempt(s)%s%s\n",
+           enum_name(&xd__ticket_findings_state__descriptor, f->state),
+           enum_name(&xd__ticket_verdict__descriptor, f->verdict), f->attempts,
+           *f->last_error ? ", last error: " : "", f->last_error);
+    if (*f->summary)
+        printf("    summary:   %s\n", f->summary);
+    if (f->reply)
+        printf("    reply:     %u %s %s from %s\n", f->reply->code, f->reply->enhanced_code,
+               f->reply->text, f->remote_host);
+    if (*f->case_note)
+        printf("    case note: %s\n", f->case_note);
+    for (size_t i = 0; i < f->n_steps; i++)
+        printf("    %s %s %s\n", f->steps[i]->problem ? "[!]" : "[ ]", f->steps[i]->question,
+               f->steps[i]->finding);
+    for (size_t i = 0; i < f->n_verify_next_steps; i++)
+        printf("    verify suggests: %s\n", f->verify_next_steps[i]);
+    printf("  next step (%s): %s\n", enum_name(&xd__ticket_action__descriptor, f->action),
+           f->next_step);
+    for (size_t i = 0; i < t->n_comments; i++)
+        printf("  comment %llu by %s%s: %s\n", (unsigned long long)t->comments[i]->comment_id,
+               t->comments[i]->author, t->comments[i]->internal ? " (internal)" : "",
+               t->comments[i]->body);
+    printf("\n");
+    fflush(stdout);
 }

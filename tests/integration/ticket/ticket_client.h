@@ -27,4 +27,8 @@ const char *tc_occurred_at(int64_t unix_ms);
 /* A complete, valid Create request (strings are constants). */
 Xd__CreateTicketRequest tc_valid_create(const char *recipient, const char *key);
 
+/* Writes t the way support reads it, when XD_SHOW_TICKETS is set (the
+ * README shows this output). */
+void tc_show_ticket(const char *title, const Xd__SupportTicket *t);
+
 #endif
