@@ -2,6 +2,7 @@
 #include "verify_link.h"
 #include "xd/rpc_client.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,7 +105,21 @@ xd_code verify_link_diagnose(void *ctx, const tk_diagnose_query *q, xd_arena *ar
     caller.org_id = (char *)q->org_id;
     caller.role = XD__ROLE__ROLE_SERVICE;
     caller.principal = "ticket";
-    xd_call_options o = {.timeout_ms = l->timeout_ms, .parent = q->parent, .caller = &caller};
+    /* Inside a handler, leave part of the caller's time for storing the
+     * ticket and replying: a slow verify must not make the Create late. */
+    int64_t timeout_ms = l->timeout_ms;
+    if (q->parent) {
+        int64_t left = xd_call_remaining_ms(q->parent);
+        if (left != INT64_MAX) {
+            int64_t margin = left / 4 < 250 ? left / 4 : 250;
+            if (left - margin < timeout_ms)
+                timeout_ms = left - margin;
+        }
+        if (timeout_ms <= 0)
+            return xd_err_set(err, XD_DEADLINE_EXCEEDED,
+                              "no time left in the caller's deadline to ask verify");
+    }
+    xd_call_options o = {.timeout_ms = timeout_ms, .parent = q->parent, .caller = &caller};
     Xd__DiagnoseReply *reply = NULL;
     xd_code rc =
         xd_client_call(l->client, &o, "Diagnose", &rq.base, &xd__diagnose_reply__descriptor, arena,

@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "svc_proc.h"
 #include "ticket_client.h"
+#include "xd/clock.h"
 
 static char dir[64], url[128], verify_url[128], log_path[128];
 static char env_listen[192], env_data[192], env_verify[192];
@@ -133,6 +135,55 @@ static void test_verify_down_stores_pending(void **state)
     assert_false(r->created);
     assert_string_equal(r->ticket->ticket_id, "XD-000001");
     xd_arena_free(a);
+}
+
+typedef struct racer {
+    xd_client *client;
+    const char *occurred_at;
+    int created;
+    char ticket_id[24];
+    xd_code rc;
+} racer;
+
+static void *race_create(void *p)
+{
+    racer *r = p;
+    xd_arena *a = xd_arena_new();
+    Xd__CreateTicketRequest rq = tc_valid_create("race@example.com", "same-key");
+    rq.occurred_at = (char *)r->occurred_at;
+    Xd__CreateTicketReply *out = NULL;
+    xd_err err;
+    r->rc = tc_call(r->client, "org-r", SUPPORT, "Create", &rq.base,
+                    &xd__create_ticket_reply__descriptor, a, &out, &err);
+    if (r->rc == XD_OK) {
+        r->created = out->created;
+        snprintf(r->ticket_id, sizeof(r->ticket_id), "%s", out->ticket->ticket_id);
+    }
+    xd_arena_free(a);
+    return NULL;
+}
+
+/* Eight concurrent Creates with one idempotency key: one ticket. */
+static void test_concurrent_repeats_file_one_ticket(void **state)
+{
+    (void)state;
+    char when[40]; /* a copy: tc_occurred_at's buffers rotate */
+    snprintf(when, sizeof(when), "%s",
+             tc_occurred_at(xd_clock_now_ms(xd_clock_system()) - 3600 * 1000LL));
+    pthread_t th[8];
+    racer r[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (racer){.client = ticket.client, .occurred_at = when};
+        pthread_create(&th[i], NULL, race_create, &r[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(r[i].rc, XD_OK);
+        assert_string_equal(r[i].ticket_id, r[0].ticket_id);
+        created += r[i].created;
+    }
+    assert_int_equal(created, 1);
 }
 
 static void test_isolation_and_roles(void **state)
@@ -353,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_names_every_field),
         cmocka_unit_test(test_verify_down_stores_pending),
+        cmocka_unit_test(test_concurrent_repeats_file_one_ticket),
         cmocka_unit_test(test_isolation_and_roles),
         cmocka_unit_test(test_workflow_and_comments),
         cmocka_unit_test(test_list_filters_and_pages),

@@ -66,8 +66,8 @@ done:
 const char *tc_occurred_at(int64_t unix_ms)
 {
     /* Local time in a +01:00 zone, as support would type it. */
-    static char text[8][40];
-    static int next;
+    static _Thread_local char text[8][40];
+    static _Thread_local int next;
     char *out = text[next++ % 8];
     xd_format_rfc3339(unix_ms + 3600 * 1000LL, out, 40);
     char *dot = strchr(out, '.');

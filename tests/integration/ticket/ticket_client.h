@@ -21,7 +21,7 @@ xd_code tc_call(xd_client *c, const char *org, int role, const char *method,
 Xd__Reply *tc_raw(const char *url, const char *org, int role, const char *method,
                   const ProtobufCMessage *req);
 
-/* unix_ms as "2026-11-27T10:15:00+01:00" (a static buffer, 8 in rotation). */
+/* unix_ms as "2026-11-27T10:15:00+01:00" (a per-thread buffer, 8 in rotation). */
 const char *tc_occurred_at(int64_t unix_ms);
 
 /* A complete, valid Create request (strings are constants). */
