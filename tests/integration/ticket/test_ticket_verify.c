@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dnsmasq_run.h"
 #include "svc_proc.h"
 #include "ticket_client.h"
 #include "verify.pb-c.h"
@@ -22,8 +23,9 @@
 #define SERVICE XD__ROLE__ROLE_SERVICE
 
 static char dir[64], ticket_url[128], verify_url[128], ticket_log[128], verify_log[128];
-static char t_env[4][192], v_env[2][192];
+static char t_env[4][192], v_env[3][192];
 static svc_proc ticket, verify;
+static dnsmasq_run dns;
 static int64_t hour_ago_ms;
 
 static const char *const *ticket_env(void)
@@ -47,9 +49,12 @@ static const char *const *verify_env(void)
     static const char *env[4];
     snprintf(v_env[0], sizeof(v_env[0]), "XD_VERIFY_LISTEN=%s", verify_url);
     snprintf(v_env[1], sizeof(v_env[1]), "XD_VERIFY_DATA_DIR=%s/verify-data", dir);
+    /* verify checks recipient domains against our dnsmasq only. */
+    snprintf(v_env[2], sizeof(v_env[2]), "XD_VERIFY_DNS_SERVERS=127.0.0.1:%d", dns.port);
     env[0] = v_env[0];
     env[1] = v_env[1];
-    env[2] = NULL;
+    env[2] = v_env[2];
+    env[3] = NULL;
     return env;
 }
 
@@ -72,6 +77,19 @@ static int setup(void **state)
     snprintf(ticket_log, sizeof(ticket_log), "%s/ticket.log", dir);
     snprintf(verify_log, sizeof(verify_log), "%s/verify.log", dir);
     hour_ago_ms = xd_clock_now_ms(xd_clock_system()) - 3600 * 1000LL;
+    /* The recipient domains of these tests take mail; any other .test name
+     * does not exist (NXDOMAIN). */
+    static const char *const records[] = {"--mx-host=corp.test,mx1.corp.test,10",
+                                          "--mx-host=strict.test,mx.strict.test,10",
+                                          "--mx-host=maze.test,mx.maze.test,10",
+                                          "--mx-host=blocked.test,mx.blocked.test,10",
+                                          "--host-record=mx1.corp.test,127.0.0.1",
+                                          "--host-record=mx.strict.test,127.0.0.1",
+                                          "--host-record=mx.maze.test,127.0.0.1",
+                                          "--host-record=mx.blocked.test,127.0.0.1",
+                                          NULL};
+    if (dnsmasq_start(&dns, records) != 0)
+        return -1;
     if (start_verify() != 0)
         return -1;
     return start_ticket();
@@ -81,6 +99,7 @@ static int teardown(void **state)
 {
     (void)state;
     int t = svc_stop(&ticket), v = svc_stop(&verify);
+    dnsmasq_stop(&dns);
     if (t != 0 || v != 0) {
         svc_dump_log(ticket_log);
         svc_dump_log(verify_log);
@@ -135,7 +154,7 @@ static void record(const history *h)
         ev[n].message_id_header = "<m1@school.example>";
         if (i > 0) {
             ev[n].reply = &reply;
-            ev[n].remote_host = "mx1.corp.example";
+            ev[n].remote_host = "mx1.corp.test";
             ev[n].tls_version = "TLSv1.3";
             ev[n].failure_category = h->category;
         }
@@ -192,7 +211,7 @@ static void expect(const Xd__SupportTicket *t, Xd__TicketVerdict verdict, Xd__Ti
 static void test_delivered(void **state)
 {
     (void)state;
-    history h = {"org-a", "amy@corp.example",
+    history h = {"org-a", "amy@corp.test",
                  "msg-1", XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED,
                  0,       250,
                  "2.0.0", "Ok: queued as 4F2A1"};
@@ -207,10 +226,10 @@ static void test_delivered(void **state)
     assert_int_equal(f->record_state, XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED);
     assert_non_null(f->reply);
     assert_int_equal(f->reply->code, 250);
-    assert_string_equal(f->remote_host, "mx1.corp.example");
+    assert_string_equal(f->remote_host, "mx1.corp.test");
     assert_true(f->delivered_ms > 0);
     assert_true(strlen(f->case_note) > 0);
-    assert_non_null(strstr(f->next_step, "mx1.corp.example"));
+    assert_non_null(strstr(f->next_step, "mx1.corp.test"));
     tc_show_ticket("filed: accepted by the recipient's server", t);
     xd_arena_free(a);
 }
@@ -219,7 +238,7 @@ static void test_bounced_unknown_user(void **state)
 {
     (void)state;
     history h = {"org-a",
-                 "gone@corp.example",
+                 "gone@corp.test",
                  "msg-2",
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_BOUNCED,
                  0,
@@ -243,7 +262,7 @@ static void test_policy_block_waits_on_recipient_it(void **state)
 {
     (void)state;
     history h = {"org-a",
-                 "boss@strict.example",
+                 "boss@strict.test",
                  "msg-3",
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_BOUNCED,
                  0,
@@ -264,7 +283,7 @@ static void test_deferred_waits_for_retries(void **state)
 {
     (void)state;
     history h = {"org-a",
-                 "slow@corp.example",
+                 "slow@corp.test",
                  "msg-9",
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_DEFERRED,
                  0,
@@ -284,7 +303,7 @@ static void test_expired_waits_on_recipient_it(void **state)
 {
     (void)state;
     history h = {"org-a",
-                 "down@corp.example",
+                 "down@corp.test",
                  "msg-10",
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_DEFERRED,
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_EXPIRED,
@@ -304,7 +323,7 @@ static void test_expired_waits_on_recipient_it(void **state)
 static void test_domain_problem(void **state)
 {
     (void)state;
-    /* Six recipients at blocked.example rejected by policy: verify sees the
+    /* Six recipients at blocked.test rejected by policy: verify sees the
      * domain failing for everyone, not just the ticket's recipient. */
     history h = {"org-e",
                  NULL,
@@ -317,7 +336,7 @@ static void test_domain_problem(void **state)
                  XD__FAILURE_CATEGORY__FAILURE_CATEGORY_POLICY_BLOCK};
     char rcpt[6][64], mid[6][32];
     for (int i = 0; i < 6; i++) {
-        snprintf(rcpt[i], sizeof(rcpt[i]), "staff%d@blocked.example", i);
+        snprintf(rcpt[i], sizeof(rcpt[i]), "staff%d@blocked.test", i);
         snprintf(mid[i], sizeof(mid[i]), "msg-blk-%d", i);
         h.recipient = rcpt[i];
         h.message_id = mid[i];
@@ -342,12 +361,24 @@ static void test_domain_problem(void **state)
     xd_arena_free(a);
 }
 
+static void test_domain_without_mail_is_invalid_address(void **state)
+{
+    (void)state;
+    xd_arena *a = xd_arena_new();
+    Xd__SupportTicket *t = file("org-a", "someone@nowhere.test", "t-nxdomain", NOT_RECEIVED, a);
+    expect(t, XD__TICKET_VERDICT__TICKET_VERDICT_INVALID_ADDRESS,
+           XD__TICKET_STATUS__TICKET_STATUS_WAITING_ON_CUSTOMER,
+           XD__TICKET_ACTION__TICKET_ACTION_CONFIRM_ADDRESS, "cannot receive mail");
+    tc_show_ticket("filed: the recipient's domain takes no mail", t);
+    xd_arena_free(a);
+}
+
 static void test_opted_out_resolves(void **state)
 {
     (void)state;
     Xd__AddSuppressionRequest s = XD__ADD_SUPPRESSION_REQUEST__INIT;
     s.org_id = "org-a";
-    s.address = "optout@corp.example";
+    s.address = "optout@corp.test";
     s.reason = XD__SUPPRESSION_REASON__SUPPRESSION_REASON_UNSUBSCRIBED;
     s.source = "one-click";
     xd_arena *a = xd_arena_new();
@@ -356,7 +387,7 @@ static void test_opted_out_resolves(void **state)
     assert_int_equal(tc_call(verify.client, "", SERVICE, "AddSuppression", &s.base,
                              &xd__add_suppression_reply__descriptor, a, &sr, &err),
                      XD_OK);
-    Xd__SupportTicket *t = file("org-a", "optout@corp.example", "t-optout", NOT_RECEIVED, a);
+    Xd__SupportTicket *t = file("org-a", "optout@corp.test", "t-optout", NOT_RECEIVED, a);
     expect(t, XD__TICKET_VERDICT__TICKET_VERDICT_SUPPRESSED,
            XD__TICKET_STATUS__TICKET_STATUS_RESOLVED,
            XD__TICKET_ACTION__TICKET_ACTION_RESOLVE_WITH_EXPLANATION, "suppression list");
@@ -370,7 +401,7 @@ static void test_complaint_resolves(void **state)
 {
     (void)state;
     history h = {"org-a",
-                 "angry@corp.example",
+                 "angry@corp.test",
                  "msg-4",
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED,
                  XD__RECIPIENT_STATE__RECIPIENT_STATE_COMPLAINED,
@@ -390,7 +421,7 @@ static void test_no_record_escalates_and_orgs_stay_apart(void **state)
 {
     (void)state;
     /* org-b sent to this recipient; org-a did not: org-a's ticket finds nothing. */
-    history h = {"org-b", "shared@corp.example",
+    history h = {"org-b", "shared@corp.test",
                  "msg-5", XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED,
                  0,       250,
                  "2.0.0", "OK"};
@@ -410,16 +441,15 @@ static void test_group_shows_domain_pattern(void **state)
 {
     (void)state;
     history h = {
-        "org-c", "x1@maze.example", "msg-6", XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED, 0,
-        250,     "2.0.0",           "OK"};
+        "org-c", "x1@maze.test", "msg-6", XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED, 0,
+        250,     "2.0.0",        "OK"};
     record(&h);
-    h.recipient = "x2@maze.example";
+    h.recipient = "x2@maze.test";
     h.message_id = "msg-7";
     record(&h);
     xd_arena *a = xd_arena_new();
-    file("org-c", "x1@maze.example", "t-g1", NOT_RECEIVED, a);
-    file("org-c", "x2@maze.example", "t-g2", XD__TICKET_ISSUE_TYPE__TICKET_ISSUE_TYPE_SPAM_FOLDER,
-         a);
+    file("org-c", "x1@maze.test", "t-g1", NOT_RECEIVED, a);
+    file("org-c", "x2@maze.test", "t-g2", XD__TICKET_ISSUE_TYPE__TICKET_ISSUE_TYPE_SPAM_FOLDER, a);
     Xd__GroupByDomainRequest g = XD__GROUP_BY_DOMAIN_REQUEST__INIT;
     Xd__GroupByDomainReply *r = NULL;
     xd_err err;
@@ -428,10 +458,10 @@ static void test_group_shows_domain_pattern(void **state)
                      XD_OK);
     assert_int_equal(r->n_groups, 1);
     const Xd__TicketDomainGroup *grp = r->groups[0];
-    assert_string_equal(grp->recipient_domain, "maze.example");
+    assert_string_equal(grp->recipient_domain, "maze.test");
     assert_int_equal(grp->tickets, 2);
     assert_true(grp->domain_pattern);
-    assert_non_null(strstr(grp->pattern, "2 different recipients at maze.example"));
+    assert_non_null(strstr(grp->pattern, "2 different recipients at maze.test"));
     assert_int_equal(grp->n_by_verdict, 1);
     assert_int_equal(grp->by_verdict[0]->verdict, XD__TICKET_VERDICT__TICKET_VERDICT_DELIVERED);
     assert_int_equal(grp->n_by_issue_type, 2);
@@ -444,7 +474,7 @@ static void test_group_shows_domain_pattern(void **state)
 static void test_verify_down_then_up(void **state)
 {
     (void)state;
-    history h = {"org-d", "late@corp.example",
+    history h = {"org-d", "late@corp.test",
                  "msg-8", XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED,
                  0,       250,
                  "2.0.0", "Ok: queued as 77B"};
@@ -500,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_deferred_waits_for_retries),
         cmocka_unit_test(test_expired_waits_on_recipient_it),
         cmocka_unit_test(test_domain_problem),
+        cmocka_unit_test(test_domain_without_mail_is_invalid_address),
         cmocka_unit_test(test_opted_out_resolves),
         cmocka_unit_test(test_complaint_resolves),
         cmocka_unit_test(test_no_record_escalates_and_orgs_stay_apart),
