@@ -24,6 +24,7 @@
 #define TK_STEPS_MAX     16   /* diagnosis steps kept */
 #define TK_NEXT_MAX      8    /* verify next steps kept */
 #define TK_FINDING_MAX   1024 /* one diagnosis string kept */
+#define TK_COMMENTS_MAX  500  /* comments one ticket keeps */
 
 typedef enum tk_status {
     TK_STATUS_UNSPECIFIED = 0,

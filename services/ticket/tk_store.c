@@ -604,6 +604,18 @@ static xd_code insert_comment(tk_store *s, int64_t ticket_id, const char *author
         if (*seq_out)
             return XD_OK;
     }
+    /* Bounded, so a ticket (and its Get reply) stays a readable size. */
+    rc = xd_db_prepare(s->db, "SELECT COUNT(*) FROM comments WHERE ticket_id = ?1", &st, err);
+    if (rc != XD_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, ticket_id);
+    int64_t count = sqlite3_step(st) == SQLITE_ROW ? col_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (count >= TK_COMMENTS_MAX)
+        return xd_err_set(err, XD_RESOURCE_EXHAUSTED,
+                          "this ticket already has %d comments, the most one ticket keeps: file "
+                          "a new ticket that refers to it",
+                          TK_COMMENTS_MAX);
     rc = xd_db_prepare(s->db,
                        "INSERT INTO comments (ticket_id, seq, author, body, internal, created_ms,"
                        " idem_key) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM comments"

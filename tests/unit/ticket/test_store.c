@@ -264,6 +264,22 @@ static void test_comments_visibility(void **state)
     assert_int_equal(tk_store_get(fx->store, &staff, t->id, 1, a, &t, &err), XD_OK);
     assert_int_equal(t->comment_count, 2);
     assert_string_equal(t->comments[1].body, "MX blocks our IP");
+    /* A ticket keeps at most TK_COMMENTS_MAX comments. */
+    for (int i = 2; i < TK_COMMENTS_MAX; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "n%d", i);
+        assert_int_equal(tk_store_add_comment(fx->store, &org, t->id, "ann", "more", 0, key, a, &c,
+                                              &created, &err),
+                         XD_OK);
+    }
+    assert_int_equal(tk_store_add_comment(fx->store, &org, t->id, "ann", "one too many", 0, "last",
+                                          a, &c, &created, &err),
+                     XD_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(err.message, "500 comments"));
+    /* A repeat of an existing comment still answers (idempotent). */
+    assert_int_equal(tk_store_add_comment(fx->store, &org, t->id, "ann", "Any news?", 0, "c1", a,
+                                          &c, &created, &err),
+                     XD_OK);
     xd_arena_free(a);
 }
 
