@@ -21,9 +21,9 @@ struct tk_recheck {
     pthread_cond_t wake;
 };
 
-void tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
-                   const tk_intake_facts *facts, int64_t now_ms, int attempts, xd_arena *arena,
-                   tk_assessment *a, tk_findings *f)
+xd_code tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
+                      const tk_intake_facts *facts, int64_t now_ms, int attempts, xd_arena *arena,
+                      tk_assessment *a, tk_findings *f)
 {
     tk_diagnosis *d = xd_arena_alloc(arena, sizeof(*d));
     xd_err err;
@@ -32,7 +32,7 @@ void tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
     if (rc == XD_OK) {
         tk_intake_assess(facts, d, a);
         tk_intake_findings(TK_FINDINGS_COMPLETE, d, a, now_ms, attempts, "", f);
-        return;
+        return XD_OK;
     }
     const char *why = xd_arena_printf(arena, "%s: %s", xd_code_name(rc), err.message);
     tk_findings_state state = tk_intake_error_state(rc);
@@ -41,6 +41,7 @@ void tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
     else
         tk_intake_failed(why, a);
     tk_intake_findings(state, NULL, a, now_ms, attempts, why, f);
+    return rc;
 }
 
 int64_t tk_recheck_delay_ms(const tk_recheck_options *o, int attempts)
@@ -51,7 +52,9 @@ int64_t tk_recheck_delay_ms(const tk_recheck_options *o, int attempts)
     return delay < o->max_interval_ms ? delay : o->max_interval_ms;
 }
 
-/* Re-checks one pending ticket; 1 when its findings are now final. */
+/* Re-checks one pending ticket: 1 when its findings are now final, 0 when
+ * still pending, -1 when verify is unreachable (the rest of the batch would
+ * fail the same way: wait for the next round). */
 static int recheck_ticket(tk_recheck *r, const tk_ticket *t, xd_arena *arena)
 {
     char name[24];
@@ -68,7 +71,7 @@ static int recheck_ticket(tk_recheck *r, const tk_ticket *t, xd_arena *arena)
     int64_t now = xd_clock_now_ms(r->clock);
     tk_assessment a;
     tk_findings f;
-    tk_check_once(r->fn, r->fn_ctx, &q, &facts, now, attempts, arena, &a, &f);
+    xd_code asked = tk_check_once(r->fn, r->fn_ctx, &q, &facts, now, attempts, arena, &a, &f);
     const char *note = NULL;
     if (f.state == TK_FINDINGS_PENDING)
         f.next_check_ms = now + tk_recheck_delay_ms(&r->o, attempts);
@@ -81,7 +84,7 @@ static int recheck_ticket(tk_recheck *r, const tk_ticket *t, xd_arena *arena)
     xd_err err;
     if (tk_store_record_check(r->store, t->id, &f, a.first_status, note, &err) != XD_OK) {
         XD_WARN("re-check of %s not recorded: %s", name, err.message);
-        return 0;
+        return -1; /* the store is in trouble: try again next round */
     }
     if (f.state == TK_FINDINGS_PENDING)
         XD_INFO("re-check of %s: verify still unavailable (%s); next in %lld ms", name,
@@ -90,7 +93,9 @@ static int recheck_ticket(tk_recheck *r, const tk_ticket *t, xd_arena *arena)
         XD_INFO("re-check of %s: findings %s, verdict %s, status %s", name,
                 f.state == TK_FINDINGS_COMPLETE ? "complete" : "failed",
                 tk_verdict_name(f.d.verdict), tk_status_name(a.first_status));
-    return f.state != TK_FINDINGS_PENDING;
+    if (f.state != TK_FINDINGS_PENDING)
+        return 1;
+    return asked == XD_UNAVAILABLE ? -1 : 0;
 }
 
 int tk_recheck_run_once(tk_recheck *r)
@@ -110,7 +115,10 @@ int tk_recheck_run_once(tk_recheck *r)
         pthread_mutex_unlock(&r->lock);
         if (stop)
             break;
-        done += recheck_ticket(r, due[i], arena);
+        int result = recheck_ticket(r, due[i], arena);
+        if (result < 0)
+            break;
+        done += result;
     }
     xd_arena_free(arena);
     return done;

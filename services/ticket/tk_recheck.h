@@ -47,11 +47,11 @@ typedef struct tk_recheck_options {
 } tk_recheck_options;
 
 /* Asks once and judges the answer into *a and *f (f borrows a and arena).
- * attempts = attempts so far including this one; err_text receives verify's
- * error when the findings stay pending or failed. */
-void tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
-                   const tk_intake_facts *facts, int64_t now_ms, int attempts, xd_arena *arena,
-                   tk_assessment *a, tk_findings *f);
+ * attempts = attempts so far including this one. Returns what verify
+ * answered (XD_OK, or the error kept in f->last_error). */
+xd_code tk_check_once(tk_diagnose_fn fn, void *fn_ctx, const tk_diagnose_query *q,
+                      const tk_intake_facts *facts, int64_t now_ms, int attempts, xd_arena *arena,
+                      tk_assessment *a, tk_findings *f);
 
 /* Delay before retry number `attempts` (1 = first retry). */
 int64_t tk_recheck_delay_ms(const tk_recheck_options *o, int attempts);

@@ -74,6 +74,33 @@ static void test_down_then_up(void **state)
     xd_arena_free(a);
 }
 
+/* With verify unreachable, one round asks once, not once per ticket. */
+static void test_unreachable_verify_stops_the_round(void **state)
+{
+    fixture *fx = *state;
+    xd_arena *a = xd_arena_new();
+    fx->verify.code = XD_UNAVAILABLE;
+    for (int i = 0; i < 3; i++) {
+        char rcpt[32];
+        snprintf(rcpt, sizeof(rcpt), "u%d@example.com", i);
+        file(fx, "org-a", rcpt, NULL, a);
+    }
+    tk_recheck *r = NULL;
+    xd_err err;
+    assert_int_equal(tk_recheck_start(fx->store, fx->clock, fake_diagnose, &fx->verify,
+                                      &fx->svc.recheck, 0, &r, &err),
+                     XD_OK);
+    xd_clock_advance_ms(fx->clock, 1000);
+    int calls = fx->verify.calls;
+    assert_int_equal(tk_recheck_run_once(r), 0);
+    assert_int_equal(fx->verify.calls, calls + 1);
+    /* Back up: the next round fills all three. */
+    fx->verify.code = XD_OK;
+    assert_int_equal(tk_recheck_run_once(r), 3);
+    tk_recheck_stop(r);
+    xd_arena_free(a);
+}
+
 static void test_backoff_caps(void **state)
 {
     (void)state;
@@ -141,6 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_down_then_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_verify_stops_the_round, setup, teardown),
         cmocka_unit_test(test_backoff_caps),
         cmocka_unit_test_setup_teardown(test_person_moved_ticket_keeps_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_fills_findings, setup, teardown),
