@@ -218,7 +218,7 @@ static void bench_case(const char *name, const char *url_ours, const char *url_r
     xd_server_stop(srv);
 
     /* raw */
-    raw_server rs;
+    raw_server rs = {0};
     raw_start(&rs, url_raw);
     nng_req0_open(&l->raw_sock);
     nng_dial(l->raw_sock, url_raw, NULL, 0);
