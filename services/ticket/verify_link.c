@@ -6,14 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* verify's contract reaches this branch when verify is merged; until then
- * the link answers UNAVAILABLE and tickets wait with findings pending. */
-#if __has_include("verify.pb-c.h")
 #include "verify.pb-c.h"
-#define HAVE_VERIFY_PROTO 1
-#else
-#define HAVE_VERIFY_PROTO 0
-#endif
 
 struct verify_link {
     xd_client *client;
@@ -43,7 +36,6 @@ void verify_link_close(verify_link *link)
     free(link);
 }
 
-#if HAVE_VERIFY_PROTO
 static void map_reply(const Xd__DiagnoseReply *r, tk_diagnosis *d)
 {
     memset(d, 0, sizeof(*d));
@@ -89,12 +81,10 @@ static void map_reply(const Xd__DiagnoseReply *r, tk_diagnosis *d)
     for (size_t i = 0; i < r->n_next_steps && d->n_next < TK_NEXT_MAX; i++)
         d->next_steps[d->n_next++] = r->next_steps[i];
 }
-#endif
 
 xd_code verify_link_diagnose(void *ctx, const tk_diagnose_query *q, xd_arena *arena,
                              tk_diagnosis *out, xd_err *err)
 {
-#if HAVE_VERIFY_PROTO
     verify_link *l = ctx;
     Xd__DiagnoseRequest rq = XD__DIAGNOSE_REQUEST__INIT;
     rq.org_id = (char *)q->org_id;
@@ -127,12 +117,4 @@ xd_code verify_link_diagnose(void *ctx, const tk_diagnose_query *q, xd_arena *ar
     if (rc == XD_OK)
         map_reply(reply, out);
     return rc;
-#else
-    (void)ctx;
-    (void)q;
-    (void)arena;
-    (void)out;
-    return xd_err_set(err, XD_UNAVAILABLE,
-                      "verify's contract is not built into this ticket binary yet");
-#endif
 }
