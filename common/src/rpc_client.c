@@ -25,6 +25,23 @@ struct xd_client {
     int n_pipes;
 };
 
+/* Request ids: a random per-process prefix and a counter, unique without a
+ * getrandom() per call. */
+static char id_prefix[17];
+static _Atomic unsigned long long id_counter;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void init_id_prefix(void)
+{
+    xd_random_hex(id_prefix, 8);
+}
+
+static void next_request_id(char out[33])
+{
+    pthread_once(&id_once, init_id_prefix);
+    snprintf(out, 33, "%s%016llx", id_prefix, ++id_counter);
+}
+
 static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     (void)pipe;
@@ -130,13 +147,7 @@ int xd_client_connected(xd_client *c)
 static int wait_for_pipe(xd_client *c, int64_t wait_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    xd_monotonic_deadline(wait_ms, &until);
     pthread_mutex_lock(&c->lock);
     while (c->n_pipes <= 0)
         if (pthread_cond_timedwait(&c->pipes_changed, &c->lock, &until) != 0)
@@ -213,7 +224,7 @@ xd_code xd_client_call(xd_client *c, const xd_call_options *o, const char *metho
     if (o->request_id) {
         rq.request_id = (char *)o->request_id;
     } else {
-        xd_random_hex(request_id, 16);
+        next_request_id(request_id);
         rq.request_id = request_id;
     }
     if (o->caller)
