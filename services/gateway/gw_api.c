@@ -1,6 +1,7 @@
 /* gw_api.c: authentication, authorization and dispatch of public methods. */
 #include "gw_api.h"
 #include "gw_perm.h"
+#include "gw_unsubscribe.h"
 #include "xd/log.h"
 #include "xd/util.h"
 
@@ -23,6 +24,7 @@ static const method_row methods[] = {
     {"WhoAmI", gw_who_am_i},
     {"SuiteHealth", gw_suite_health},
     {"Health", gw_health},
+    {"Unsubscribe", gw_unsubscribe_method},
 };
 
 static gw_method_fn find_method(const char *name)

@@ -41,6 +41,7 @@ struct gw_ctx {
     const char *self_url; /* the gateway's own listen URL, for SuiteHealth */
     int64_t started_ms;   /* monotonic */
     gw_send_fn send;      /* NULL = gw_send_pipeline */
+    const char *optout_secret; /* = the sender's optout.secret; "" = unsubscribe off */
 };
 
 struct gw_req {

@@ -143,16 +143,3 @@ xd_code gw_send_email(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, Prot
                 org_id, store_err.message);
     return XD_OK;
 }
-
-xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const ProtobufCMessage *in,
-                         ProtobufCMessage *out, xd_err *err)
-{
-    (void)ctx;
-    (void)req;
-    (void)org_id;
-    (void)in;
-    (void)out;
-    return xd_err_set(err, XD_UNIMPLEMENTED,
-                      "SendEmail passed the gateway's checks, but its route to ratelimit, verify "
-                      "and sender is not built yet");
-}

@@ -17,6 +17,7 @@ typedef struct gw_daemon {
     gw_ctx ctx;
     gw_http *http;
     char *self_url;
+    char *optout_secret;
 } gw_daemon;
 
 static const xd_config_item items[] = {
@@ -38,6 +39,9 @@ static const xd_config_item items[] = {
     {"health_timeout", XD_CFG_DURATION, "1s", "per-service wait of SuiteHealth", 10, 10000},
     {"idempotency_ttl", XD_CFG_DURATION, "24h", "how long a SendEmail idempotency key lives", 60000,
      30LL * 24 * 3600 * 1000},
+    {"optout_secret", XD_CFG_STRING, "",
+     "secret of List-Unsubscribe tokens: the sender's optout.secret; empty = unsubscribe off",
+     .secret = 1},
     {"pepper_file", XD_CFG_STRING, "",
      "32-byte secret mixed into API key hashes; empty = <data_dir>/gateway.pepper"},
 };
@@ -60,6 +64,10 @@ static void fini(void *arg)
     gw_store_close(s->ctx.store);
     gw_metrics_free(s->ctx.metrics);
     free(s->self_url);
+    if (s->optout_secret) {
+        memset(s->optout_secret, 0, strlen(s->optout_secret));
+        free(s->optout_secret);
+    }
     free(s);
 }
 
@@ -73,6 +81,8 @@ static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
     c->started_ms = xd_monotonic_ms();
     c->idem_ttl_ms = xd_config_int(cfg, "idempotency_ttl");
     c->health_timeout_ms = xd_config_int(cfg, "health_timeout");
+    s->optout_secret = strdup(xd_config_str(cfg, "optout_secret"));
+    c->optout_secret = s->optout_secret;
     s->self_url = strdup(xd_config_str(cfg, "listen"));
     c->self_url = s->self_url;
     c->metrics = gw_metrics_new();

@@ -179,6 +179,39 @@ static void print_rows(FILE *out, const json_t *rows, const ProtobufCMessageDesc
     }
 }
 
+/* JSON names of moments: "createdAtMs", "statusSinceMs", "sinceMs". */
+static int json_is_time(const char *key)
+{
+    return ends_with(key, "AtMs") || ends_with(key, "SinceMs") || strcmp(key, "sinceMs") == 0;
+}
+
+static void print_value(FILE *out, const char *title, const json_t *v, int depth)
+{
+    if (json_is_object(v) && depth < 6) {
+        const char *key;
+        json_t *sub;
+        json_object_foreach((json_t *)v, key, sub)
+        {
+            char t[512];
+            snprintf(t, sizeof(t), "%s.%s", title, key);
+            print_value(out, t, sub, depth + 1);
+        }
+        return;
+    }
+    if (json_is_array(v) && json_array_size(v) && json_is_object(json_array_get(v, 0))) {
+        for (size_t i = 0; i < json_array_size(v) && depth < 6; i++) {
+            char t[512];
+            snprintf(t, sizeof(t), "%s[%zu]", title, i);
+            print_value(out, t, json_array_get(v, i), depth + 1);
+        }
+        return;
+    }
+    const char *last = strrchr(title, '.');
+    char *text = cell(v, json_is_time(last ? last + 1 : title), 1);
+    fprintf(out, "%s: %s\n", title, text ? text : "");
+    free(text);
+}
+
 void xc_print(FILE *out, const ProtobufCMessage *reply, xc_format format)
 {
     if (format == XC_JSON) {
@@ -212,18 +245,15 @@ void xc_print(FILE *out, const ProtobufCMessage *reply, xc_format format)
         json_decref(j);
         return;
     }
-    /* People: the singular fields as "name: value", then the list as a table. */
-    column cols[COLS_MAX];
-    int n = columns_of(d, cols, COLS_MAX);
-    for (int c = 0; c < n; c++) {
-        if (list && strcmp(cols[c].key, list_key) == 0)
+    /* People: the singular fields as "name: value" (nested ones dotted), then
+     * the list as a table. */
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        if (list && strcmp(key, list_key) == 0)
             continue;
-        const json_t *v = column_value(j, &cols[c]);
-        if (!v)
-            continue;
-        char *t = cell(v, cols[c].time_ms, 1);
-        fprintf(out, "%s: %s\n", cols[c].title, t ? t : "");
-        free(t);
+        print_value(out, key, v, 0);
     }
     if (list) {
         json_t *rows = json_object_get(j, list_key);

@@ -31,8 +31,13 @@ typedef struct globals {
 
 static void print_command_help(const xc_command *c)
 {
-    printf("usage: xdctl %s%s%s %s\n\n  %s\n", c->group ? c->group : "", c->group ? " " : "",
-           c->name, c->usage, c->help);
+    if (c->method && !c->method[0])
+        printf("usage: xdctl call METHOD [JSON]\n");
+    else if (!c->method)
+        printf("usage: xdctl bootstrap [--data-dir DIR] [--pepper-file FILE] [--label TEXT]\n");
+    else
+        xc_print_usage(c);
+    printf("\n  %s\n", c->help);
     if (c->method && c->method[0])
         printf("\n  Gateway method: %s (see proto/gateway.proto).\n", c->method);
     printf("\n  Output: a table for people; --json or --csv for scripts.\n"
@@ -53,7 +58,7 @@ static void print_help(const char *group)
         char words[64];
         snprintf(words, sizeof(words), "%s%s%s", c->group ? c->group : "", c->group ? " " : "",
                  c->name);
-        printf("  %-14s %s\n", words, c->usage);
+        printf("  %-16s %.60s%s\n", words, c->help, strlen(c->help) > 60 ? "..." : "");
     }
     printf("\n`xdctl COMMAND --help` explains one command.\n"
            "Exit codes: 0 ok, 1 usage error, 2 the call failed (status name on stderr).\n");
@@ -215,7 +220,7 @@ int main(int argc, char **argv)
         return xc_bootstrap(argc - i, argv + i);
     json_t *req = NULL;
     const char *method = cmd->method;
-    if (!cmd->build) { /* call METHOD [JSON] */
+    if (!cmd->method[0]) { /* call METHOD [JSON] */
         if (i >= argc || argc - i > 2) {
             print_command_help(cmd);
             return EXIT_USAGE;
@@ -229,7 +234,7 @@ int main(int argc, char **argv)
         }
     } else {
         req = json_object();
-        if (cmd->build(argc - i, argv + i, req) != 0) {
+        if (xc_build(cmd, argc - i, argv + i, req) != 0) {
             json_decref(req);
             return EXIT_USAGE;
         }

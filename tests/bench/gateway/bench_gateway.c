@@ -2,8 +2,9 @@
  * through the running xd-gateway (NNG), next to the raw NNG req/rep floor
  * (an in-process rep0 echo of the same request bytes over the same transport)
  * measured in the same run, both at the same concurrency.
- *   bench_gateway GATEWAY_URL KEY_FILE METHOD SECONDS CONCURRENCY RAW_URL
- * Prints: BENCH gateway <case> ours=<rps> raw=<rps> ratio=<x> p50_ms=<> p99_ms=<> */
+ *   bench_gateway GATEWAY_URL KEY_FILE METHOD SECONDS CONCURRENCY RAW_URL [JSON [CASE]]
+ * JSON is the request (proto3 JSON; default empty). Prints:
+ * BENCH gateway <case> ours=<rps> raw=<rps> ratio=<x> p50_ms=<> p99_ms=<> */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -13,17 +14,19 @@
 #include <string.h>
 
 #include "gateway.pb-c.h"
+#include "gw_json.h"
 #include "xd/clock.h"
 #include "xd/rpc_client.h"
 
-#define THREADS_MAX  64
-#define SAMPLES_MAX  (1 << 20)
+#define THREADS_MAX 64
+#define SAMPLES_MAX (1 << 20)
 
 static int64_t deadline_ns;
 static char key[256];
 static const char *method;
 static xd_client *client;
 static const char *raw_url;
+static const char *request_json = "{}";
 static size_t raw_len = 200;
 
 typedef struct worker {
@@ -48,7 +51,13 @@ static void *ours_main(void *arg)
     Xd__Caller caller = XD__CALLER__INIT;
     caller.principal = key;
     xd_call_options o = {.caller = &caller, .timeout_ms = 5000};
-    ProtobufCMessage *in = xd_arena_message(a, md->input);
+    ProtobufCMessage *in = NULL;
+    xd_err perr;
+    xd_arena *ra = xd_arena_new(); /* the request, for the whole run */
+    if (gw_json_parse(request_json, strlen(request_json), md->input, ra, &in, &perr) != XD_OK) {
+        fprintf(stderr, "bench: request: %s\n", perr.message);
+        return NULL;
+    }
     while (xd_monotonic_ns() < deadline_ns) {
         int64_t t0 = xd_monotonic_ns();
         ProtobufCMessage *out = NULL;
@@ -61,8 +70,8 @@ static void *ours_main(void *arg)
             fprintf(stderr, "bench: %s: %s\n", xd_code_name(rc), err.message);
         }
         xd_arena_reset(a);
-        in = xd_arena_message(a, md->input);
     }
+    xd_arena_free(ra);
     xd_arena_free(a);
     return NULL;
 }
@@ -121,8 +130,7 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void run(void *(*fn)(void *), int n, double seconds, double *rps, double *p50,
-                double *p99)
+static void run(void *(*fn)(void *), int n, double seconds, double *rps, double *p50, double *p99)
 {
     worker w[THREADS_MAX];
     memset(w, 0, sizeof(w));
@@ -155,8 +163,9 @@ static void run(void *(*fn)(void *), int n, double seconds, double *rps, double 
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: bench_gateway URL KEY_FILE METHOD SECONDS CONCURRENCY RAW_URL\n");
+    if (argc < 7 || argc > 9) {
+        fprintf(stderr, "usage: bench_gateway URL KEY_FILE METHOD SECONDS CONCURRENCY RAW_URL "
+                        "[JSON [CASE]]\n");
         return 1;
     }
     FILE *f = fopen(argv[2], "r");
@@ -170,6 +179,9 @@ int main(int argc, char **argv)
     if (n < 1 || n > THREADS_MAX)
         return 1;
     raw_url = argv[6];
+    if (argc > 7)
+        request_json = argv[7];
+    const char *case_name = argc > 8 ? argv[8] : method;
     xd_err err;
     xd_client_options co = {.connect_wait_ms = 2000};
     if (xd_client_open(argv[1], "gateway", &co, &client, &err) != XD_OK)
@@ -191,9 +203,9 @@ int main(int argc, char **argv)
     double raw_rps, raw_p50, raw_p99, rps, p50, p99;
     run(raw_client_main, n, seconds, &raw_rps, &raw_p50, &raw_p99);
     run(ours_main, n, seconds, &rps, &p50, &p99);
-    printf("BENCH gateway %s_c%d ours=%.0f raw=%.0f ratio=%.3f p50_ms=%.3f p99_ms=%.3f "
-           "raw_p99_ms=%.3f\n",
-           method, n, rps, raw_rps, raw_rps > 0 ? rps / raw_rps : 0, p50, p99, raw_p99);
+    printf("BENCH gateway %s ours=%.0f raw=%.0f ratio=%.3f p50_ms=%.3f p99_ms=%.3f "
+           "raw_p99_ms=%.3f clients=%d\n",
+           case_name, rps, raw_rps, raw_rps > 0 ? rps / raw_rps : 0, p50, p99, raw_p99, n);
     nng_close(rs);
     for (int i = 0; i < n; i++)
         nng_aio_free(echo[i].aio);

@@ -18,7 +18,7 @@ static const ProtobufCMessageDescriptor *const targets[] = {
     &xd__reply__descriptor,
     &xd__suite_health_reply__descriptor,
     &xd__create_api_key_request__descriptor,
-    &xd__send_email_request__descriptor,
+    &xd__submit_request__descriptor,
     &xd__list_organizations_reply__descriptor,
     &xd__send_email_reply__descriptor,
 };

@@ -276,7 +276,7 @@ static void test_suspension_via_xdctl(void **state)
     caller.org_id = "org_someone_else";
     caller.role = XD__ROLE__ROLE_OPERATOR;
     xd_call_options o = {.caller = &caller};
-    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
+    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
     ProtobufCMessage *rep = NULL;
     xd_err err;
     xd_err_clear(&err);
@@ -292,9 +292,14 @@ static void test_suspension_via_xdctl(void **state)
     snprintf(args, sizeof(args), "--key '%s' org enable %s", operator_key, org);
     free(xdctl(args, &rc));
     assert_int_equal(rc, 0);
-    /* Enabled: past the gateway's checks, the route to the services is not built yet. */
-    gwh_expect_error(gwh_http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 501,
-                     "UNIMPLEMENTED", NULL);
+    /* Enabled: past the status check; ratelimit is down here, so the send
+     * stops there, UNAVAILABLE naming it, and nothing is queued. */
+    gwh_expect_error(gwh_http("/v1/SendEmail", module, "{\"idempotencyKey\":\"k1\"}", NULL), 400,
+                     "INVALID_ARGUMENT", "recipient");
+    gwh_expect_error(
+        gwh_http("/v1/SendEmail", module,
+                 "{\"idempotencyKey\":\"k2\",\"to\":[{\"address\":\"a@example.com\"}]}", NULL),
+        503, "UNAVAILABLE", "ratelimit");
     free(module);
 }
 
@@ -384,7 +389,7 @@ static void test_metrics_and_unsubscribe(void **state)
     /* Without optout_secret: a clear 503, never a fake success. */
     r = gwh_http("/u/eyJvcmciOiJ4In0.c2ln", NULL, NULL, NULL);
     assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "not available"));
+    assert_non_null(strstr(r.body, "Nothing was changed"));
     gwh_free(&r);
     r = gwh_http("/unsubscribe?t=eyJvcmciOiJ4In0.c2ln", NULL, "List-Unsubscribe=One-Click", NULL);
     assert_int_equal(r.status, 503);

@@ -196,7 +196,7 @@ static void test_isolation(void **state)
     /* A missing organization and another one's look the same. */
     go.org_id = "org_ffffffffffffffff";
     assert_int_equal(call(f, a, "GetOrganization", f->admin_a, &go.base).code, XD_NOT_FOUND);
-    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
+    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
     se.org_id = f->b.id;
     assert_int_equal(call(f, a, "SendEmail", f->module_a, &se.base).code, XD_NOT_FOUND);
 
@@ -274,11 +274,12 @@ static void test_suspended_org(void **state)
     assert_int_equal(r.code, XD_FAILED_PRECONDITION);
     assert_non_null(strstr(r.err.message, "complaint rate above 0.3% for 3 days"));
     assert_non_null(strstr(r.err.message, "suspended"));
-    /* Enabled again: the gateway's checks pass; the route is not built yet. */
+    /* Enabled again: past the status check, the message itself is checked. */
     ss.status = XD__ORG_STATUS__ORG_STATUS_ENABLED;
     assert_int_equal(call(f, a, "SetOrganizationStatus", f->operator_key, &ss.base).code, XD_OK);
     r = call(f, a, "SendEmail", f->module_a, NULL);
-    assert_int_equal(r.code, XD_UNIMPLEMENTED);
+    assert_int_equal(r.code, XD_INVALID_ARGUMENT);
+    assert_string_equal(r.err.field, "to");
     /* The operator organization cannot be switched off. */
     gw_api_key op;
     xd_err err;
@@ -295,7 +296,7 @@ static void test_idempotency(void **state)
     fixture *f = *state;
     f->ctx.send = fake_send;
     xd_arena *a = xd_arena_new();
-    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
+    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
     se.idempotency_key = "order-42";
     result r1 = call(f, a, "SendEmail", f->module_a, &se.base);
     assert_int_equal(r1.code, XD_OK);
@@ -336,7 +337,7 @@ static void test_failed_send_is_not_remembered(void **state)
     f->ctx.send = fake_send;
     setenv("XD_TEST_FIRST_SEND_FAILS", "1", 1);
     xd_arena *a = xd_arena_new();
-    Xd__SendEmailRequest se = XD__SEND_EMAIL_REQUEST__INIT;
+    Xd__SubmitRequest se = XD__SUBMIT_REQUEST__INIT;
     se.idempotency_key = "retry-me";
     assert_int_equal(call(f, a, "SendEmail", f->module_a, &se.base).code, XD_UNAVAILABLE);
     result r = call(f, a, "SendEmail", f->module_a, &se.base);
