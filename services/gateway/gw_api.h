@@ -96,6 +96,13 @@ xd_code gw_send_email(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMes
 xd_code gw_suite_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 
+/* Calls method on svc on behalf of req (derived Caller, remaining time). A
+ * service's error comes back with its name in front ("sender: ..."), so the
+ * module sees which part of the suite refused. */
+xd_code gw_call_service(gw_ctx *ctx, gw_req *req, gw_service svc, const char *method,
+                        const ProtobufCMessage *in, const ProtobufCMessageDescriptor *reply_desc,
+                        ProtobufCMessage **out, xd_err *err);
+
 /* Facades (gw_facade.c): one call to one service, scoped to the caller's
  * organization through the request's org_id. */
 int gw_facade_exists(const char *method);

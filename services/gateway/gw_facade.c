@@ -4,6 +4,7 @@
 #include "gw_api.h"
 #include "xd/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct facade {
@@ -48,6 +49,27 @@ int gw_facade_exists(const char *method)
     return find(method) != NULL;
 }
 
+xd_code gw_call_service(gw_ctx *ctx, gw_req *req, gw_service svc, const char *method,
+                        const ProtobufCMessage *in, const ProtobufCMessageDescriptor *reply_desc,
+                        ProtobufCMessage **out, xd_err *err)
+{
+    xd_call_options o;
+    xd_code rc = gw_call_options(req, &o, err);
+    if (rc != XD_OK)
+        return rc;
+    /* A fresh request id per call (o.request_id NULL): ids chosen by modules
+     * must not meet in a service's dedup table across organizations. */
+    rc = xd_client_call(gw_backends_client(ctx->backends, svc), &o, method, in, reply_desc,
+                        req->arena, out, err);
+    const char *name = gw_service_name(svc);
+    if (rc != XD_OK && strncmp(err->message, name, strlen(name)) != 0) {
+        char msg[XD_ERR_MESSAGE_MAX + 32];
+        snprintf(msg, sizeof(msg), "%s: %s", name, err->message);
+        xd_strlcpy(err->message, msg, sizeof(err->message)); /* cut at the limit */
+    }
+    return rc;
+}
+
 xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_method,
                    const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
 {
@@ -68,15 +90,8 @@ xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_met
             return rc;
         *slot = xd_arena_strdup(req->arena, org);
     }
-    xd_call_options o;
-    xd_code rc = gw_call_options(req, &o, err);
-    if (rc != XD_OK)
-        return rc;
-    /* A fresh request id per call (o.request_id NULL): ids chosen by modules
-     * must not meet in a service's dedup table across organizations. */
     ProtobufCMessage *reply = NULL;
-    rc = xd_client_call(gw_backends_client(ctx->backends, svc), &o, svc_method, scoped,
-                        out->descriptor, req->arena, &reply, err);
+    xd_code rc = gw_call_service(ctx, req, svc, svc_method, scoped, out->descriptor, &reply, err);
     if (rc != XD_OK)
         return rc;
     memcpy(out, reply, out->descriptor->sizeof_message);

@@ -19,12 +19,7 @@ static xd_code call_svc(gw_ctx *ctx, gw_req *req, gw_service svc, const char *me
                         const ProtobufCMessage *in, const ProtobufCMessageDescriptor *reply_desc,
                         ProtobufCMessage **out, xd_err *err)
 {
-    xd_call_options o;
-    xd_code rc = gw_call_options(req, &o, err);
-    if (rc == XD_OK)
-        rc = xd_client_call(gw_backends_client(ctx->backends, svc), &o, method, in, reply_desc,
-                            req->arena, out, err);
-    return rc;
+    return gw_call_service(ctx, req, svc, method, in, reply_desc, out, err);
 }
 
 /* The Consume request id: derived from the idempotency key when there is one,
