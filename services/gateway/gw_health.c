@@ -1,6 +1,7 @@
 /* gw_health.c: SuiteHealth asks every service's Health in parallel. */
 #include "gw_api.h"
 #include "common.pb-c.h"
+#include "gw_metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -98,6 +99,16 @@ xd_code gw_suite_health(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, Pr
         xd_arena_free(p->arena);
         if (!s->up)
             rep->all_up = 0;
+        /* The latest view of each service, for GET /metrics. */
+        char labels[64];
+        snprintf(labels, sizeof(labels), "service=\"%s\"", s->name);
+        gw_metrics_set_gauge(ctx->metrics, "xd_service_up", labels, s->up ? 1 : 0);
+        if (s->health) {
+            gw_metrics_set_gauge(ctx->metrics, "xd_service_rss_kib", labels,
+                                 (double)s->health->rss_kib);
+            gw_metrics_set_gauge(ctx->metrics, "xd_service_in_flight", labels,
+                                 (double)s->health->in_flight);
+        }
         rep->services[rep->n_services++] = s;
     }
     return XD_OK;

@@ -188,14 +188,21 @@ char *gw_metrics_render(gw_metrics *m, size_t *len_out)
         put(&t, "xd_gateway_request_duration_seconds_count{method=\"%s\"} %llu\n", s->name,
             (unsigned long long)s->observations);
     }
-    const char *last = "";
+    /* Each gauge family once: its TYPE line, then all its series. */
     for (int i = 0; i < m->n_gauges; i++) {
-        gauge *g = &m->gauges[i];
-        if (strcmp(last, g->name) != 0)
-            put(&t, "# TYPE %s gauge\n", g->name);
-        last = g->name;
-        put(&t, "%s%s%s%s %g\n", g->name, g->labels[0] ? "{" : "", g->labels,
-            g->labels[0] ? "}" : "", g->value);
+        int first = 1;
+        for (int k = 0; k < i && first; k++)
+            first = strcmp(m->gauges[k].name, m->gauges[i].name) != 0;
+        if (!first)
+            continue;
+        put(&t, "# TYPE %s gauge\n", m->gauges[i].name);
+        for (int k = i; k < m->n_gauges; k++) {
+            gauge *g = &m->gauges[k];
+            if (strcmp(g->name, m->gauges[i].name) != 0)
+                continue;
+            put(&t, "%s%s%s%s %g\n", g->name, g->labels[0] ? "{" : "", g->labels,
+                g->labels[0] ? "}" : "", g->value);
+        }
     }
     pthread_mutex_unlock(&m->lock);
     if (!t.buf) {

@@ -385,6 +385,12 @@ static void test_metrics_and_unsubscribe(void **state)
                            "xd_gateway_requests_total{method=\"WhoAmI\",transport=\"http\",code="
                            "\"UNAUTHENTICATED\"}"));
     assert_non_null(strstr(r.body, "xd_gateway_request_duration_seconds_bucket{method=\"WhoAmI\""));
+    /* Services as last seen by a health check (test_services_down ran one). */
+    assert_non_null(strstr(r.body, "xd_service_up{service=\"ratelimit\"} 0"));
+    assert_non_null(strstr(r.body, "xd_service_up{service=\"verify\"} 1"));
+    const char *type = strstr(r.body, "# TYPE xd_service_up gauge");
+    assert_non_null(type);
+    assert_null(strstr(type + 1, "# TYPE xd_service_up gauge")); /* one TYPE per family */
     gwh_free(&r);
     /* Without optout_secret: a clear 503, never a fake success. */
     r = gwh_http("/u/eyJvcmciOiJ4In0.c2ln", NULL, NULL, NULL);
