@@ -38,9 +38,9 @@ struct gw_ctx {
     gw_metrics *metrics;   /* may be NULL */
     int64_t idem_ttl_ms;   /* how long an idempotency key is remembered */
     int64_t health_timeout_ms;
-    const char *self_url; /* the gateway's own listen URL, for SuiteHealth */
-    int64_t started_ms;   /* monotonic */
-    gw_send_fn send;      /* NULL = gw_send_pipeline */
+    const char *self_url;      /* the gateway's own listen URL, for SuiteHealth */
+    int64_t started_ms;        /* monotonic */
+    gw_send_fn send;           /* NULL = gw_send_pipeline */
     const char *optout_secret; /* = the sender's optout.secret; "" = unsubscribe off */
 };
 
