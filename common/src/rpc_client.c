@@ -2,11 +2,11 @@
 #include "xd/rpc_client.h"
 #include "xd/clock.h"
 #include "xd/log.h"
+#include "xd/tls.h"
 #include "xd/util.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
-#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,20 +55,13 @@ static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 static xd_code setup_tls(xd_client *c, const xd_client_options *o, xd_err *err)
 {
     nng_tls_config *cfg = NULL;
-    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
-    if (rv == 0)
-        rv = nng_tls_config_ca_file(cfg, o->tls_ca_file);
-    if (rv == 0 && o->tls_server_name)
-        rv = nng_tls_config_server_name(cfg, o->tls_server_name);
-    if (rv == 0)
-        rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
-    if (rv == 0)
-        rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
-    if (cfg)
-        nng_tls_config_free(cfg);
+    xd_code code = xd_tls_client_config(o->tls_ca_file, o->tls_server_name, &cfg, err);
+    if (code != XD_OK)
+        return code;
+    int rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+    nng_tls_config_free(cfg);
     if (rv != 0)
-        return xd_err_set(err, XD_INVALID_ARGUMENT, "TLS dialer setup (CA %s): %s", o->tls_ca_file,
-                          nng_strerror(rv));
+        return xd_err_set(err, XD_INVALID_ARGUMENT, "TLS dialer %s: %s", c->url, nng_strerror(rv));
     return XD_OK;
 }
 

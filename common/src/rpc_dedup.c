@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEDUP_ID_MAX 64
+#define DEDUP_ID_MAX 64 /* the server passes 64-hex-digit digests */
 
 typedef struct dedup_entry {
     char id[DEDUP_ID_MAX + 1];

@@ -2,13 +2,14 @@
 #include "xd/rpc_server.h"
 #include "xd/clock.h"
 #include "xd/log.h"
+#include "xd/tls.h"
 #include "xd/util.h"
 #include "common.pb-c.h"
 #include "rpc_dedup.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/supplemental/tls/tls.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -165,6 +166,22 @@ static nng_msg *run_method(xd_call *call)
     return encode_reply(call, code, &err, code == XD_OK ? reply : NULL);
 }
 
+/* The dedup key: SHA-256 of principal and request id (the principal may be
+ * a secret API key: it is never stored as such). */
+static void dedup_key(const char *principal, const char *request_id, char out[65])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(md, principal, strlen(principal) + 1) ||
+        !EVP_DigestUpdate(md, request_id, strlen(request_id)) ||
+        !EVP_DigestFinal_ex(md, digest, &n))
+        abort(); /* the digest cannot fail short of memory exhaustion */
+    EVP_MD_CTX_free(md);
+    xd_hex_encode(digest, 32, out);
+}
+
 static nng_msg *handle_request(xd_call *call)
 {
     xd_server *s = call->server;
@@ -190,10 +207,14 @@ static nng_msg *handle_request(xd_call *call)
     if (!rq->request_id[0])
         return run_method(call);
 
+    /* Ids are unique per caller, not globally: one caller must never be
+     * answered from another's request that reused the id. */
+    char key[65];
+    dedup_key(xd_call_caller(call)->principal, rq->request_id, key);
     unsigned char *cached = NULL;
     size_t cached_len = 0;
     int64_t wait_ms = rq->timeout_ms > 0 ? rq->timeout_ms : SERVER_STOP_WAIT_MS;
-    switch (rpc_dedup_begin(s->dedup, rq->request_id, wait_ms, &cached, &cached_len)) {
+    switch (rpc_dedup_begin(s->dedup, key, wait_ms, &cached, &cached_len)) {
     case RPC_DEDUP_DONE: {
         XD_DEBUG("duplicate of %s answered from the first execution", rq->method);
         nng_msg *m = NULL;
@@ -211,9 +232,9 @@ static nng_msg *handle_request(xd_call *call)
     }
     nng_msg *m = run_method(call);
     if (m)
-        rpc_dedup_finish(s->dedup, rq->request_id, nng_msg_body(m), nng_msg_len(m));
+        rpc_dedup_finish(s->dedup, key, nng_msg_body(m), nng_msg_len(m));
     else
-        rpc_dedup_finish(s->dedup, rq->request_id, (const unsigned char *)"", 0);
+        rpc_dedup_finish(s->dedup, key, (const unsigned char *)"", 0);
     return m;
 }
 
@@ -315,16 +336,14 @@ static void call_aio_cb(void *arg)
 static xd_code setup_tls(nng_listener l, const xd_server_options *o, xd_err *err)
 {
     nng_tls_config *cfg = NULL;
-    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
-    if (rv == 0)
-        rv = nng_tls_config_cert_key_file(cfg, o->tls_cert_file, o->tls_key_file);
-    if (rv == 0)
-        rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
-    if (cfg)
-        nng_tls_config_free(cfg);
+    xd_code code = xd_tls_server_config(o->tls_cert_file, o->tls_key_file, &cfg, err);
+    if (code != XD_OK)
+        return code;
+    int rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+    nng_tls_config_free(cfg);
     if (rv != 0)
-        return xd_err_set(err, XD_INVALID_ARGUMENT, "TLS listener setup (cert %s, key %s): %s",
-                          o->tls_cert_file, o->tls_key_file, nng_strerror(rv));
+        return xd_err_set(err, XD_INVALID_ARGUMENT, "TLS listener %s: %s", o->url,
+                          nng_strerror(rv));
     return XD_OK;
 }
 

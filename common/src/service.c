@@ -112,9 +112,10 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
         fprintf(stderr, "xd-%s: configuration error: %s\n", def->name, err.message);
         return 2;
     }
+    int rc = 0;
     if (want_help) {
         usage(def, cfg);
-        return 0;
+        goto out;
     }
     xd_log_init(def->name, (xd_log_level)xd_log_level_parse(xd_config_str(cfg, "log_level")));
     const char *listen = xd_config_str(cfg, "listen");
@@ -122,12 +123,14 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
         XD_ERROR("listen URL %s is plain TCP on a non-loopback address: use tls+tcp:// with "
                  "tls_cert/tls_key, or set allow_plaintext_remote=true",
                  listen);
-        return 2;
+        rc = 2;
+        goto out;
     }
     const char *data_dir = xd_service_data_dir(cfg);
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         XD_ERROR("cannot create data_dir %s: %s", data_dir, strerror(errno));
-        return 2;
+        rc = 2;
+        goto out;
     }
 
     /* Signals go to the main thread only: block them before any thread starts. */
@@ -141,7 +144,8 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
     void *ctx = NULL;
     if (def->init && def->init(cfg, &ctx, &err) != XD_OK) {
         XD_ERROR("start-up failed: %s", err.message);
-        return 2;
+        rc = 2;
+        goto out;
     }
     xd_server_options opts = {
         .url = listen,
@@ -158,7 +162,8 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
         XD_ERROR("cannot serve: %s", err.message);
         if (def->fini)
             def->fini(ctx);
-        return 2;
+        rc = 2;
+        goto out;
     }
     XD_INFO("serving %s on %s (version %s)", def->descriptor->name, listen, XD_VERSION_STRING);
     int sig = 0;
@@ -169,8 +174,9 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
     xd_server_stop(server);
     if (def->fini)
         def->fini(ctx);
+    XD_INFO("stopped");
+out:
     xd_config_free(cfg);
     free(items);
-    XD_INFO("stopped");
-    return 0;
+    return rc;
 }

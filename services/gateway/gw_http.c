@@ -4,6 +4,7 @@
 #include "gw_metrics.h"
 #include "gw_unsubscribe.h"
 #include "xd/log.h"
+#include "xd/tls.h"
 #include "xd/util.h"
 
 #include <nng/nng.h>
@@ -487,24 +488,6 @@ static void set_error_pages(gw_http *h)
                                    "method: the API takes POST\",\"details\":[]}");
 }
 
-/* A PEM file's text (malloc'd), NULL when unreadable or over 1 MiB. */
-static char *read_pem(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc((1 << 20) + 1);
-    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    int too_big = buf && n == (1 << 20) && fgetc(f) != EOF;
-    fclose(f);
-    if (!buf || too_big || n == 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static xd_code setup_tls(gw_http *h, xd_err *err)
 {
     const gw_http_options *o = &h->opts;
@@ -512,21 +495,12 @@ static xd_code setup_tls(gw_http *h, xd_err *err)
         return xd_err_set(err, XD_INVALID_ARGUMENT,
                           "http_listen %s is https:// but http_tls_cert/http_tls_key are not set",
                           o->url);
-    /* nng_tls_config_cert_key_file() wants cert and key in one file (its
-     * second argument is a password), so load the two files ourselves. */
-    char *cert = read_pem(o->tls_cert_file), *key = read_pem(o->tls_key_file);
     nng_tls_config *cfg = NULL;
-    int rv = cert && key ? nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER) : NNG_ENOENT;
-    if (rv == 0)
-        rv = nng_tls_config_own_cert(cfg, cert, key, NULL);
-    if (key)
-        memset(key, 0, strlen(key));
-    free(cert);
-    free(key);
-    if (rv == 0)
-        rv = nng_http_server_set_tls(h->server, cfg);
-    if (cfg)
-        nng_tls_config_free(cfg);
+    xd_code code = xd_tls_server_config(o->tls_cert_file, o->tls_key_file, &cfg, err);
+    if (code != XD_OK)
+        return code;
+    int rv = nng_http_server_set_tls(h->server, cfg);
+    nng_tls_config_free(cfg);
     if (rv != 0)
         return xd_err_set(err, XD_INVALID_ARGUMENT, "HTTPS setup (cert %s, key %s): %s",
                           o->tls_cert_file, o->tls_key_file, nng_strerror(rv));

@@ -16,7 +16,7 @@
 #include "gw_harness.h"
 
 static const char *bin_dir;
-static char exe[600], cert[400], key[400], both[400];
+static char exe[600], cert[400], key[400];
 
 static int setup(void **state)
 {
@@ -33,11 +33,6 @@ static int setup(void **state)
              "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
              "-keyout %s -out %s 2>/dev/null",
              key, cert);
-    assert_int_equal(gwh_run(cmd, NULL), 0);
-    /* common's RPC listener loads cert and key from one PEM file (see the
-     * report: it passes tls_key as nng's password argument). */
-    snprintf(both, sizeof(both), "%s/both.pem", gwh_dir);
-    snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cert, key, both);
     assert_int_equal(gwh_run(cmd, NULL), 0);
     return 0;
 }
@@ -65,8 +60,8 @@ static void test_https_and_tls_tcp(void **state)
     snprintf(e[2], 600, "XD_GATEWAY_HTTP_TLS_CERT=%s", cert);
     snprintf(e[3], 600, "XD_GATEWAY_HTTP_TLS_KEY=%s", key);
     snprintf(e[4], 600, "XD_GATEWAY_LISTEN=tls+tcp://127.0.0.1:%d", rpc_port);
-    snprintf(e[5], 600, "XD_GATEWAY_TLS_CERT=%s", both);
-    snprintf(e[6], 600, "XD_GATEWAY_TLS_KEY=");
+    snprintf(e[5], 600, "XD_GATEWAY_TLS_CERT=%s", cert);
+    snprintf(e[6], 600, "XD_GATEWAY_TLS_KEY=%s", key);
     const char *env[] = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], NULL};
     pid_t pid = gwh_spawn(exe, env);
     snprintf(gwh_http_base, sizeof(gwh_http_base), "https://127.0.0.1:%d", http_port);
