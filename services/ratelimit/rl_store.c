@@ -33,7 +33,7 @@ static const char *const MIGRATIONS[] = {
 struct rl_store {
     sqlite3 *db;
     sqlite3_stmt *upsert, *del, *prune, *append, *log_read, *log_trim;
-    int64_t log_rows; /* appended and not yet compacted (approximate) */
+    atomic_llong log_rows; /* appended and not yet compacted (approximate) */
     rl_engine *engine;
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
@@ -78,7 +78,7 @@ static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
     }
     atomic_fetch_add(&st->commits, 1);
     atomic_fetch_add(&st->items, b->n);
-    st->log_rows += (int64_t)b->n;
+    atomic_fetch_add(&st->log_rows, (long long)b->n);
     return XD_OK;
 }
 
@@ -131,7 +131,7 @@ static int compact_chunk(rl_store *st)
         xd_db_rollback(st->db);
         return -1;
     }
-    st->log_rows -= moved;
+    atomic_fetch_sub(&st->log_rows, moved);
     return moved;
 }
 
@@ -188,7 +188,8 @@ static void *writer_main(void *arg)
         if (flush(st) != 0)
             sleep_ms(50);
         /* Compact a little at a time so commits never wait long. */
-        for (int k = 0; k < 8 && st->log_rows > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
+        for (int k = 0;
+             k < 8 && atomic_load(&st->log_rows) > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
             pthread_mutex_lock(&st->db_mu);
             int moved = compact_chunk(st);
             pthread_mutex_unlock(&st->db_mu);
@@ -291,7 +292,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
                           null_blob ? NULL : sqlite3_column_blob(q, 3),
                           (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
         stats->items++;
-        st->log_rows++;
+        atomic_fetch_add(&st->log_rows, 1);
     }
     sqlite3_finalize(q);
     if (src != SQLITE_DONE)
@@ -380,6 +381,23 @@ void rl_store_close(rl_store *st)
     rl_batch_free(&st->pending);
     pthread_mutex_destroy(&st->db_mu);
     free(st);
+}
+
+int64_t rl_store_compact(rl_store *st)
+{
+    if (flush(st) != 0)
+        return -1;
+    int64_t total = 0;
+    for (;;) {
+        pthread_mutex_lock(&st->db_mu);
+        int moved = compact_chunk(st);
+        pthread_mutex_unlock(&st->db_mu);
+        if (moved < 0)
+            return -1;
+        if (moved == 0)
+            return total;
+        total += moved;
+    }
 }
 
 void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)
