@@ -436,6 +436,9 @@ void rl_store_close(rl_store *st)
     atomic_store(&st->stop, 1);
     rl_engine_wake(st->engine);
     pthread_join(st->thread, NULL);
+    XD_INFO("ratelimit store closed: %llu group commits, %llu journal records",
+            (unsigned long long)atomic_load(&st->commits),
+            (unsigned long long)atomic_load(&st->items));
     sqlite3_finalize(st->upsert);
     sqlite3_finalize(st->del);
     sqlite3_finalize(st->prune);
