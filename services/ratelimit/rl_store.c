@@ -29,11 +29,15 @@ static const char *const MIGRATIONS[] = {
 };
 
 #define COMPACT_CHUNK 1024
+/* WAL pages (about 4 KiB each) after which the writer thread checkpoints. */
+#define CHECKPOINT_PAGES 4000
 
 struct rl_store {
     sqlite3 *db;
+    sqlite3 *ckpt; /* second connection: checkpoints run beside commits */
+    int sync_normal;
     sqlite3_stmt *upsert, *del, *prune, *append, *log_read, *log_trim;
-    int64_t log_rows; /* appended and not yet compacted (approximate) */
+    atomic_llong log_rows; /* appended and not yet compacted (approximate) */
     rl_engine *engine;
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
@@ -42,6 +46,7 @@ struct rl_store {
     rl_batch pending;      /* collected, not yet committed (kept on failure) */
     atomic_int stop;
     atomic_ullong commits, items;
+    atomic_int wal_pages; /* WAL size after the last commit */
 };
 
 static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
@@ -78,14 +83,38 @@ static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
     }
     atomic_fetch_add(&st->commits, 1);
     atomic_fetch_add(&st->items, b->n);
-    st->log_rows += (int64_t)b->n;
+    atomic_fetch_add(&st->log_rows, (long long)b->n);
     return XD_OK;
+}
+
+/* Maintenance transactions (compaction, pruning) only move or drop data
+ * that is already durable, so they commit without an fsync: WAL frames are
+ * ordered, the next synchronous=FULL commit's fsync makes them durable too,
+ * and a power loss before it rolls the whole transaction back, leaving the
+ * log records in place. Replies never wait on these. Call with db_mu held. */
+static void relaxed_sync(rl_store *st, int on)
+{
+    const char *sql =
+        on || st->sync_normal ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL";
+    xd_err err;
+    if (xd_db_exec(st->db, sql, &err) != XD_OK)
+        XD_WARN("ratelimit store: %s", err.message);
 }
 
 /* Folds the oldest COMPACT_CHUNK log records into rl_item (later records
  * win: they are applied in order) and drops them from the log, in one
  * transaction. Returns the records moved, or -1 on error. */
+static int compact_chunk_tx(rl_store *st);
+
 static int compact_chunk(rl_store *st)
+{
+    relaxed_sync(st, 1);
+    int moved = compact_chunk_tx(st);
+    relaxed_sync(st, 0);
+    return moved;
+}
+
+static int compact_chunk_tx(rl_store *st)
 {
     xd_err err;
     xd_err_clear(&err);
@@ -131,18 +160,45 @@ static int compact_chunk(rl_store *st)
         xd_db_rollback(st->db);
         return -1;
     }
-    st->log_rows -= moved;
+    atomic_fetch_sub(&st->log_rows, moved);
     return moved;
 }
 
 static void prune(rl_store *st, int64_t now)
 {
+    relaxed_sync(st, 1);
     sqlite3_reset(st->prune);
     sqlite3_bind_int64(st->prune, 1, now - st->dedup_ttl_ms);
     int rc = sqlite3_step(st->prune);
     sqlite3_reset(st->prune);
     if (rc != SQLITE_DONE)
         XD_WARN("pruning old request ids failed: %s", sqlite3_errmsg(st->db));
+    relaxed_sync(st, 0);
+}
+
+/* Copies WAL pages into the database file on the second connection, so the
+ * random writes and fsyncs of a checkpoint never run inside a commit that a
+ * reply waits for (the main connection has auto-checkpoints off). PASSIVE:
+ * commits go on meanwhile. */
+static void checkpoint(rl_store *st)
+{
+    int log_pages = 0, done = 0;
+    int rc =
+        sqlite3_wal_checkpoint_v2(st->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        XD_WARN("ratelimit store: checkpoint failed: %s", sqlite3_errmsg(st->ckpt));
+    else
+        atomic_store(&st->wal_pages, 0); /* the next commit reports the size again */
+}
+
+/* Called by SQLite after each commit on the main connection with the WAL's
+ * size in pages; replaces the automatic checkpoint. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int pages)
+{
+    (void)db;
+    (void)schema;
+    atomic_store(&((rl_store *)arg)->wal_pages, pages);
+    return SQLITE_OK;
 }
 
 static void sleep_ms(int64_t ms)
@@ -188,13 +244,16 @@ static void *writer_main(void *arg)
         if (flush(st) != 0)
             sleep_ms(50);
         /* Compact a little at a time so commits never wait long. */
-        for (int k = 0; k < 8 && st->log_rows > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
+        for (int k = 0;
+             k < 8 && atomic_load(&st->log_rows) > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
             pthread_mutex_lock(&st->db_mu);
             int moved = compact_chunk(st);
             pthread_mutex_unlock(&st->db_mu);
             if (moved <= 0)
                 break;
         }
+        if (atomic_load(&st->wal_pages) >= CHECKPOINT_PAGES)
+            checkpoint(st);
         if (xd_monotonic_ms() >= next_sweep) {
             int64_t now = xd_clock_now_ms(st->clock);
             rl_engine_sweep(st->engine, now, 20000);
@@ -205,6 +264,7 @@ static void *writer_main(void *arg)
         }
     }
     flush(st); /* last changes before closing */
+    checkpoint(st);
     return NULL;
 }
 
@@ -291,7 +351,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
                           null_blob ? NULL : sqlite3_column_blob(q, 3),
                           (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
         stats->items++;
-        st->log_rows++;
+        atomic_fetch_add(&st->log_rows, 1);
     }
     sqlite3_finalize(q);
     if (src != SQLITE_DONE)
@@ -320,6 +380,11 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
     xd_code rc = xd_db_open(opt->db_path, MIGRATIONS,
                             (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)), &dbo, &st->db, err);
     if (rc != XD_OK)
+        goto fail;
+    st->sync_normal = opt->sync_normal;
+    sqlite3_wal_hook(st->db, on_wal_commit, st);
+    if ((rc = xd_db_open(opt->db_path, MIGRATIONS, (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)),
+                         &dbo, &st->ckpt, err)) != XD_OK)
         goto fail;
     if ((rc = xd_db_prepare(st->db,
                             "INSERT INTO rl_item (kind, key, at_ms, blob) VALUES (?1, ?2, ?3, ?4) "
@@ -357,6 +422,7 @@ fail:
     sqlite3_finalize(st->log_read);
     sqlite3_finalize(st->log_trim);
     xd_db_close(st->db);
+    xd_db_close(st->ckpt);
     rl_engine_free(st->engine);
     pthread_mutex_destroy(&st->db_mu);
     free(st);
@@ -370,6 +436,9 @@ void rl_store_close(rl_store *st)
     atomic_store(&st->stop, 1);
     rl_engine_wake(st->engine);
     pthread_join(st->thread, NULL);
+    XD_INFO("ratelimit store closed: %llu group commits, %llu journal records",
+            (unsigned long long)atomic_load(&st->commits),
+            (unsigned long long)atomic_load(&st->items));
     sqlite3_finalize(st->upsert);
     sqlite3_finalize(st->del);
     sqlite3_finalize(st->prune);
@@ -377,9 +446,27 @@ void rl_store_close(rl_store *st)
     sqlite3_finalize(st->log_read);
     sqlite3_finalize(st->log_trim);
     xd_db_close(st->db);
+    xd_db_close(st->ckpt);
     rl_batch_free(&st->pending);
     pthread_mutex_destroy(&st->db_mu);
     free(st);
+}
+
+int64_t rl_store_compact(rl_store *st)
+{
+    if (flush(st) != 0)
+        return -1;
+    int64_t total = 0;
+    for (;;) {
+        pthread_mutex_lock(&st->db_mu);
+        int moved = compact_chunk(st);
+        pthread_mutex_unlock(&st->db_mu);
+        if (moved < 0)
+            return -1;
+        if (moved == 0)
+            return total;
+        total += moved;
+    }
 }
 
 void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)

@@ -48,6 +48,12 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
 /* Flushes what is dirty, stops the writer, closes the database. NULL ok. */
 void rl_store_close(rl_store *st);
 
+/* Commits what is dirty, then folds the whole journal log into the state
+ * table now instead of in the background (for tests and operations). Safe
+ * to call from any thread while the store is open. Returns the log records
+ * folded, or -1 on a database error. */
+int64_t rl_store_compact(rl_store *st);
+
 /* Transactions committed and items written so far (for Health/benchmarks). */
 void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items);
 
