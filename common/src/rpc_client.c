@@ -13,8 +13,16 @@
 #include <string.h>
 #include <time.h>
 
+/* A request context and its aio, kept for reuse between calls. */
+typedef struct call_slot {
+    nng_ctx ctx;
+    nng_aio *aio;
+    struct call_slot *next;
+} call_slot;
+
 struct xd_client {
     nng_socket sock;
+    call_slot *free_slots; /* guarded by lock */
     nng_dialer dialer;
     char url[256];
     char peer[32];
@@ -24,6 +32,8 @@ struct xd_client {
     pthread_cond_t pipes_changed;
     int n_pipes;
 };
+
+static void slot_free(call_slot *slot);
 
 /* Request ids: a random per-process prefix and a counter, unique without a
  * getrandom() per call. */
@@ -122,6 +132,10 @@ void xd_client_close(xd_client *c)
 {
     if (!c)
         return;
+    for (call_slot *slot = c->free_slots, *next; slot; slot = next) {
+        next = slot->next;
+        slot_free(slot);
+    }
     nng_close(c->sock);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->pipes_changed);
@@ -160,33 +174,79 @@ static xd_code unavailable(xd_client *c, xd_err *err)
 }
 
 /* Sends one packed envelope and waits for the answer, within timeout_ms. */
+/* Takes a context from the pool or opens one; NULL when nng cannot. */
+static call_slot *slot_get(xd_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    call_slot *slot = c->free_slots;
+    if (slot)
+        c->free_slots = slot->next;
+    pthread_mutex_unlock(&c->lock);
+    if (slot)
+        return slot;
+    slot = calloc(1, sizeof(*slot));
+    if (!slot)
+        return NULL;
+    if (nng_aio_alloc(&slot->aio, NULL, NULL) != 0) {
+        free(slot);
+        return NULL;
+    }
+    if (nng_ctx_open(&slot->ctx, c->sock) != 0) {
+        nng_aio_free(slot->aio);
+        free(slot);
+        return NULL;
+    }
+    return slot;
+}
+
+static void slot_free(call_slot *slot)
+{
+    nng_ctx_close(slot->ctx);
+    nng_aio_free(slot->aio);
+    free(slot);
+}
+
+/* Returns a context to the pool. One that failed may still hold a pending
+ * request, so it is closed instead of reused. */
+static void slot_put(xd_client *c, call_slot *slot, int healthy)
+{
+    if (!healthy) {
+        slot_free(slot);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    slot->next = c->free_slots;
+    c->free_slots = slot;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Sends one packed envelope and waits for the answer, within timeout_ms. */
 static int exchange(xd_client *c, const void *body, size_t len, int64_t timeout_ms,
                     nng_msg **reply_out)
 {
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
+    call_slot *slot = slot_get(c);
     nng_msg *msg = NULL;
-    int rv = nng_ctx_open(&ctx, c->sock);
-    if (rv != 0)
+    if (!slot)
+        return NNG_ENOMEM;
+    int rv = nng_msg_alloc(&msg, len);
+    if (rv != 0) {
+        slot_put(c, slot, 1);
         return rv;
-    if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_msg_alloc(&msg, len)) != 0)
-        goto done;
-    memcpy(nng_msg_body(msg), body, len);
-    nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
-    nng_aio_set_msg(aio, msg);
-    nng_ctx_send(ctx, aio);
-    nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) != 0) {
-        nng_msg_free(msg);
-        goto done;
     }
-    nng_ctx_recv(ctx, aio);
-    nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) == 0)
-        *reply_out = nng_aio_get_msg(aio);
-done:
-    nng_aio_free(aio);
-    nng_ctx_close(ctx);
+    memcpy(nng_msg_body(msg), body, len);
+    nng_aio_set_timeout(slot->aio, (nng_duration)timeout_ms);
+    nng_aio_set_msg(slot->aio, msg);
+    nng_ctx_send(slot->ctx, slot->aio);
+    nng_aio_wait(slot->aio);
+    if ((rv = nng_aio_result(slot->aio)) != 0) {
+        nng_msg_free(msg);
+    } else {
+        nng_ctx_recv(slot->ctx, slot->aio);
+        nng_aio_wait(slot->aio);
+        if ((rv = nng_aio_result(slot->aio)) == 0)
+            *reply_out = nng_aio_get_msg(slot->aio);
+    }
+    slot_put(c, slot, rv == 0);
     return rv;
 }
 
