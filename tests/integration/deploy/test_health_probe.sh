@@ -2,7 +2,8 @@
 # The image's entry point and health probe against a real xd-sender on loopback, run from
 # the build tree exactly as the container runs them (XD_BIN_DIR points at the binaries):
 # `serve sender` starts it with data_dir = $XD_DATA_ROOT, `health sender` answers 0 and
-# names the service, a probe for another service name fails, SIGTERM stops it with
+# names the service, `backup` copies its SQLite file online (integrity ok), a probe for
+# another service name fails, SIGTERM stops it with
 # exit 0, and the probe of a stopped service fails quickly with UNAVAILABLE.
 # Usage: test_health_probe.sh XD_HEALTH XD_SENDER
 set -uo pipefail
@@ -64,6 +65,16 @@ echo "probe: $out"
 # data_dir defaulted to the volume: the SQLite file is there.
 [ -s "$XD_DATA_ROOT/sender.db" ] || fail "no $XD_DATA_ROOT/sender.db (data_dir default not applied)"
 
+# Online backup while it serves: a consistent copy with the same tables, integrity ok.
+out=$("$ENTRY" backup "$tmp/backup" 2>&1) || fail "backup: $out"
+copy=$(ls "$tmp"/backup/sender-*.db 2>/dev/null | head -n 1)
+[ -n "$copy" ] && grep -q 'integrity ok' <<<"$out" || fail "backup output: $out"
+want=$(sqlite3 "$XD_DATA_ROOT/sender.db" "SELECT name FROM sqlite_master ORDER BY name")
+got=$(sqlite3 "$copy" "SELECT name FROM sqlite_master ORDER BY name")
+[ -n "$want" ] && [ "$want" = "$got" ] || fail "backup tables differ: '$want' vs '$got'"
+out=$("$ENTRY" backup "$tmp/it's" 2>&1)
+[ $? -eq 2 ] || fail "backup accepted a quote in its path: $out"
+
 # The probe checks the service's identity, not just the port.
 out=$("$HEALTH" "$XD_SENDER_LISTEN" ratelimit 2>&1)
 [ $? -eq 1 ] && grep -q "answers as 'sender', expected 'ratelimit'" <<<"$out" ||
@@ -80,4 +91,4 @@ pid=
 [ $rc -eq 0 ] || fail "xd-sender exit status $rc after SIGTERM"
 out=$("$ENTRY" health sender 2>&1)
 [ $? -eq 1 ] || fail "probe after stop: $out"
-echo "PASS: entry point + health probe (serve, identity, volume default, SIGTERM, down)"
+echo "PASS: entry point + health probe (serve, identity, volume default, backup, SIGTERM, down)"
