@@ -103,9 +103,14 @@ def check_workloads(docs, by_kind):
             vols[t["metadata"]["name"]] = {"name": t["metadata"]["name"], "claimTemplate": t}
         for v in vols.values():
             if "persistentVolumeClaim" in v:
-                check(v["persistentVolumeClaim"]["claimName"] in pvcs or
-                      re.match(r"data-[a-z]+-0$", v["persistentVolumeClaim"]["claimName"]),
-                      f"{name}: volume {v['name']} claims an unknown PVC")
+                claim = v["persistentVolumeClaim"]["claimName"]
+                # <template>-<statefulset>-<ordinal>: a StatefulSet's own claim.
+                m = re.fullmatch(r"([a-z]+)-([a-z]+)-\d+", claim)
+                owned = m and any(st["metadata"]["name"] == m.group(2) and m.group(1) in
+                                  [t["metadata"]["name"] for t in
+                                   st["spec"].get("volumeClaimTemplates", [])]
+                                  for st in by_kind.get("StatefulSet", []))
+                check(claim in pvcs or owned, f"{name}: volume {v['name']} claims unknown {claim}")
             if "secret" in v:
                 sn = v["secret"]["secretName"]
                 if check(sn in secrets, f"{name}: volume {v['name']} uses unknown Secret {sn}"):
