@@ -132,6 +132,10 @@ def check_workloads(docs, by_kind):
                   f"{cn}: securityContext must drop ALL, no privilege escalation, read-only root")
             for m in c.get("volumeMounts", []):
                 check(m["name"] in vols, f"{cn}: mounts unknown volume {m['name']}")
+            # Read-only root: SQLite needs a writable temporary directory.
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            check(tmp and "emptyDir" in vols.get(tmp[0]["name"], {}),
+                  f"{cn}: no emptyDir mounted at /tmp (the root filesystem is read-only)")
             env = {e["name"]: e for e in c.get("env", [])}
             for e in env.values():
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
