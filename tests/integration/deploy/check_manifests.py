@@ -294,7 +294,10 @@ def check_compose():
     check(set(svcs) == set(SERVICES) | {"mailsink"},
           f"compose services {sorted(svcs)} != the five + mailsink")
     nets = c.get("networks", {})
-    check(nets.get("backend", {}).get("internal") is True, "compose: backend network not internal")
+    check("backend" in nets and "public" in nets, "compose: networks backend and public")
+    check("public" in svcs.get("gateway", {}).get("networks", []) and
+          all("public" not in s.get("networks", []) for n, s in svcs.items() if n != "gateway"),
+          "compose: only the gateway may be on the public network")
     vols = set(c.get("volumes", {}))
     for name, s in svcs.items():
         check("backend" in s.get("networks", []), f"compose {name}: not on the backend network")
