@@ -304,8 +304,8 @@ xd_code vf_store_purge(vf_store *store, unsigned *deleted, xd_err *err)
     pthread_mutex_lock(&store->lock);
     xd_code rc = xd_db_begin(store->db, err);
     static const char *const sql[] = {
-        "DELETE FROM case_notes WHERE recipient_row IN (SELECT id FROM recipients WHERE"
-        " created_ms < ?1)",
+        ("DELETE FROM case_notes WHERE recipient_row IN (SELECT id FROM recipients WHERE"
+         " created_ms < ?1)"),
         "DELETE FROM recipients WHERE created_ms < ?1",
         "DELETE FROM bounces WHERE time_ms < ?1",
         "DELETE FROM ingested WHERE time_ms < ?1",

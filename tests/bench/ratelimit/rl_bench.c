@@ -154,7 +154,7 @@ static void *nng_worker(void *arg)
     if (xd_client_open(l->url, "ratelimit", &co, &c, &err) != XD_OK)
         return NULL;
     xd_arena *a = xd_arena_new();
-    char org[32], ip[32], rid[40];
+    char org[32], ip[32], rid[64];
     int64_t end = xd_monotonic_ms() + l->seconds * 1000LL;
     for (long i = 0; xd_monotonic_ms() < end; i++) {
         snprintf(org, sizeof(org), "org%ld", (i * 16 + l->id) % 10000);

@@ -104,7 +104,7 @@ static void test_arf(void **state)
         rows++;
         if (strcmp(cols[0], last) != 0) {
             snprintf(path, sizeof path, "%s/arf-feedback-reports/%s", corpora(), cols[0]);
-            size_t len;
+            size_t len = 0;
             char *raw = slurp(path, &len);
             assert_non_null(raw);
             assert_int_equal(vf_arf_parse(raw, len, &arf), 0);
