@@ -98,11 +98,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -subj /CN=xd-probe.test -addext subjectAltName=DNS:xd-probe.test \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || fail "openssl req"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# Certificate and key in one file: common/src/rpc_server.c passes tls_key to
-# nng_tls_config_cert_key_file() as the key's *password* (reported to the lead; separate
-# files fail with "Cryptographic error" until that is fixed).
-cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/both.pem"
-export XD_SENDER_LISTEN=tls+tcp://127.0.0.1:$port XD_SENDER_TLS_CERT=$tmp/both.pem
+# Separate certificate and key files, as the Kubernetes Secret mounts them.
+export XD_SENDER_LISTEN=tls+tcp://127.0.0.1:$port XD_SENDER_TLS_CERT=$tmp/cert.pem \
+  XD_SENDER_TLS_KEY=$tmp/key.pem
 "$ENTRY" serve sender >"$tmp/sender.log" 2>&1 &
 pid=$!
 ok=
