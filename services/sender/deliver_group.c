@@ -20,7 +20,7 @@ typedef struct group {
     const snd_target *target;
     snd_lease lease;
     unsigned on_conn, conn_limit;
-    int conn_failed;            /* every later copy gets fail_status */
+    int conn_failed; /* every later copy gets fail_status */
     snd_smtp_status fail_status;
     const char *fail_label;
 } group;
@@ -92,8 +92,8 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
         int64_t after = 0;
         snd_pace_rc pr = snd_pacing_acquire(d->deps.pacing, &g->subj, &g->lease, &after);
         if (pr != SND_PACE_GRANTED) {
-            *retry_at = now_ms(g) + (pr == SND_PACE_DENIED && after > 0 ? after
-                                                                         : d->cfg.unreachable_retry_ms);
+            *retry_at = now_ms(g) +
+                        (pr == SND_PACE_DENIED && after > 0 ? after : d->cfg.unreachable_retry_ms);
             return SESS_POSTPONE;
         }
     }
@@ -120,8 +120,8 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
         if (snd_smtp_open(&o, &g->s, &st, &err) == XD_OK) {
             g->target = t;
             g->on_conn = 0;
-            g->conn_limit = g->lease.held && g->lease.messages ? g->lease.messages
-                                                                : d->cfg.msgs_per_conn;
+            g->conn_limit =
+                g->lease.held && g->lease.messages ? g->lease.messages : d->cfg.msgs_per_conn;
             return SESS_OK;
         }
         g->s = NULL;
@@ -218,8 +218,7 @@ static void message_ctx_free(message_ctx *mc)
 
 /* The RCPT form of address for this session; NULL when it cannot be sent
  * (non-ASCII local part without SMTPUTF8). */
-static const char *rcpt_form(const snd_smtp_session *s, const char *address, char *buf,
-                             size_t size)
+static const char *rcpt_form(const snd_smtp_session *s, const char *address, char *buf, size_t size)
 {
     int utf8 = (snd_smtp_extensions(s)->flags & SND_SMTP_EXT_SMTPUTF8) != 0;
     xd_address a;
@@ -267,7 +266,8 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
     if (d->deps.pacing) {
         unsigned granted = 0;
         int64_t after = 0;
-        snd_pace_rc pr = snd_pacing_consume(d->deps.pacing, &g->subj, (unsigned)n, &granted, &after);
+        snd_pace_rc pr =
+            snd_pacing_consume(d->deps.pacing, &g->subj, (unsigned)n, &granted, &after);
         if (pr != SND_PACE_GRANTED || granted == 0) {
             int64_t wait = pr == SND_PACE_DENIED && after > 0 ? after : d->cfg.unreachable_retry_ms;
             postpone_rows(g, idx, n, now_ms(g) + wait);
@@ -280,16 +280,16 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
     }
     /* Envelope: VERP sender, RCPT forms. */
     const snd_claim_rcpt *first = &g->c->r[idx[0]];
-    const char *bdom = d->cfg.bounce_domain && d->cfg.bounce_domain[0]
-                           ? d->cfg.bounce_domain
-                           : (strrchr(mc->meta.from_address, '@') ? strrchr(mc->meta.from_address,
-                                                                            '@') + 1
-                                                                  : "localhost");
+    const char *bdom =
+        d->cfg.bounce_domain && d->cfg.bounce_domain[0]
+            ? d->cfg.bounce_domain
+            : (strrchr(mc->meta.from_address, '@') ? strrchr(mc->meta.from_address, '@') + 1
+                                                   : "localhost");
     char from[SND_ADDR_MAX + 64];
     snprintf(from, sizeof from, "b-%s@%s", mc->m.shared ? first->message_id : first->recipient_id,
              bdom);
     const char **rcpts = calloc(n, sizeof *rcpts);
-    char (*forms)[SND_ADDR_MAX] = calloc(n, sizeof *forms);
+    char(*forms)[SND_ADDR_MAX] = calloc(n, sizeof *forms);
     size_t *ok_idx = calloc(n, sizeof *ok_idx), *bad_idx = calloc(n, sizeof *bad_idx);
     snd_smtp_status *res = calloc(n, sizeof *res);
     if (!rcpts || !forms || !ok_idx || !bad_idx || !res)
@@ -332,8 +332,9 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
          * configuration problem (opt-out secret) is retried, bad input not. */
         XD_WARN("delivery: message %s cannot be composed: %s", mc->meta.message_id, err.message);
         snd_smtp_reply r = {.code = 0};
-        finish_rows(g, ok_idx, n_ok, rc == XD_INVALID_ARGUMENT ? SND_RES_PERMFAIL : SND_RES_TEMPFAIL,
-                    &r, 16, err.message, 0);
+        finish_rows(g, ok_idx, n_ok,
+                    rc == XD_INVALID_ARGUMENT ? SND_RES_PERMFAIL : SND_RES_TEMPFAIL, &r, 16,
+                    err.message, 0);
         snd_buf_free(&body);
         goto out;
     }

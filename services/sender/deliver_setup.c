@@ -83,8 +83,8 @@ xd_code snd_delivery_init(snd_ctx *ctx, const xd_config *cfg, const char *db_pat
         .msgs_per_conn = (unsigned)xd_config_int(cfg, "delivery.msgs_per_conn"),
         .bounce_domain = xd_config_str(cfg, "delivery.bounce_domain"),
         .helo_name = xd_config_str(cfg, "delivery.helo_name"),
-        .ca_file = xd_config_str(cfg, "smtp.ca_file")[0] ? xd_config_str(cfg, "smtp.ca_file")
-                                                         : NULL,
+        .ca_file =
+            xd_config_str(cfg, "smtp.ca_file")[0] ? xd_config_str(cfg, "smtp.ca_file") : NULL,
         .sending_ip = xd_config_str(cfg, "delivery.sending_ip"),
         .idle_poll_ms = xd_config_int(cfg, "delivery.idle_poll"),
         .unreachable_retry_ms = xd_config_int(cfg, "delivery.unreachable_retry"),

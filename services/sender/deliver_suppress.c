@@ -54,7 +54,8 @@ int snd_suppress_check(snd_suppress *s, const char *org_id, const char *category
     xd_arena *a = xd_arena_new();
     if (!a)
         return -1;
-    Xd__CheckRecipientsRequest *req = xd_arena_message(a, &xd__check_recipients_request__descriptor);
+    Xd__CheckRecipientsRequest *req =
+        xd_arena_message(a, &xd__check_recipients_request__descriptor);
     req->org_id = xd_arena_strdup(a, org_id);
     req->category = xd_arena_strdup(a, category);
     req->n_addresses = n;
@@ -71,8 +72,8 @@ int snd_suppress_check(snd_suppress *s, const char *org_id, const char *category
         Xd__CheckRecipientsReply *r = (Xd__CheckRecipientsReply *)out;
         if (r->n_checks == n) {
             for (size_t i = 0; i < n; i++)
-                suppressed[i] = r->checks[i]->verdict ==
-                                XD__ADDRESS_VERDICT__ADDRESS_VERDICT_SUPPRESSED;
+                suppressed[i] =
+                    r->checks[i]->verdict == XD__ADDRESS_VERDICT__ADDRESS_VERDICT_SUPPRESSED;
             rc = 0;
         } else {
             XD_WARN("suppression: verify answered %zu checks for %zu addresses", r->n_checks, n);

@@ -32,16 +32,16 @@
 #include "smtp_client.h"
 
 typedef struct snd_deliver_config {
-    int workers;           /* threads; 0 = 4 */
-    size_t claim_max;      /* recipients per claim; 0 = 100 */
-    size_t tx_max_rcpts;   /* recipients per transaction; 0 = 100 */
-    unsigned msgs_per_conn; /* when ratelimit gives no limit; 0 = 100 */
+    int workers;               /* threads; 0 = 4 */
+    size_t claim_max;          /* recipients per claim; 0 = 100 */
+    size_t tx_max_rcpts;       /* recipients per transaction; 0 = 100 */
+    unsigned msgs_per_conn;    /* when ratelimit gives no limit; 0 = 100 */
     const char *bounce_domain; /* "" = the From domain */
     const char *helo_name;
-    const char *ca_file; /* NULL = system store */
+    const char *ca_file;    /* NULL = system store */
     const char *sending_ip; /* for the ratelimit subject; "" = none */
     snd_smtp_timeouts timeouts;
-    int64_t idle_poll_ms;       /* longest idle sleep; 0 = 1000 */
+    int64_t idle_poll_ms;         /* longest idle sleep; 0 = 1000 */
     int64_t unreachable_retry_ms; /* postpone when ratelimit/verify are down; 0 = 30 s */
     snd_route_config route;
 } snd_deliver_config;
@@ -49,10 +49,10 @@ typedef struct snd_deliver_config {
 typedef struct snd_deliver_deps {
     snd_queue *queue;
     snd_relay_store *relays;
-    snd_keystore *keys;               /* DKIM; NULL = unsigned */
+    snd_keystore *keys; /* DKIM; NULL = unsigned */
     const snd_optout_config *optout;
-    snd_pacing *pacing;               /* NULL = no pacing */
-    snd_suppress *suppress;           /* NULL = no suppression check */
+    snd_pacing *pacing;     /* NULL = no pacing */
+    snd_suppress *suppress; /* NULL = no suppression check */
     const xd_clock *clock;
 } snd_deliver_deps;
 

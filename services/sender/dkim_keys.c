@@ -656,7 +656,8 @@ xd_code snd_dkim_load_active(snd_keystore *ks, const char *org_id, const char *d
             size_t pem_len = 0;
             char aad[512];
             make_aad(k, aad, sizeof aad);
-            if (blob_len > sizeof pem || snd_unseal(ks->master, aad, blob, blob_len, pem, &pem_len)) {
+            if (blob_len > sizeof pem ||
+                snd_unseal(ks->master, aad, blob, blob_len, pem, &pem_len)) {
                 rc = xd_err_set(err, XD_DATA_LOSS,
                                 "DKIM key %s cannot be unsealed (wrong master key?)", k->key_id);
             } else {

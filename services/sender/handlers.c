@@ -163,12 +163,8 @@ static xd_code h_rotate(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
 }
 
 static const xd_method_impl METHODS[] = {
-    {"CreateDkimKey", h_create},
-    {"ListDkimKeys", h_list},
-    {"RotateDkimKey", h_rotate},
-    {"Submit", snd_h_submit},
-    {"GetMessage", snd_h_get_message},
-    {"Cancel", snd_h_cancel},
+    {"CreateDkimKey", h_create},   {"ListDkimKeys", h_list},          {"RotateDkimKey", h_rotate},
+    {"Submit", snd_h_submit},      {"GetMessage", snd_h_get_message}, {"Cancel", snd_h_cancel},
     {"SetRelay", snd_h_set_relay},
 };
 

@@ -44,12 +44,10 @@ xd_code snd_delivery_init(snd_ctx *ctx, const xd_config *cfg, const char *db_pat
 void snd_delivery_fini(snd_ctx *ctx);
 
 /* Queue method handlers (queue_handlers.c). */
-xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
-                     xd_err *err);
+xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err);
 xd_code snd_h_get_message(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
                           xd_err *err);
-xd_code snd_h_cancel(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
-                     xd_err *err);
+xd_code snd_h_cancel(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err);
 xd_code snd_h_set_relay(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
                         xd_err *err);
 

@@ -70,10 +70,9 @@ static Xd__DeliveryEvent *to_proto(xd_arena *a, const snd_event *e)
     x->client_id = xd_arena_strdup(a, e->client_id);
     x->module = xd_arena_strdup(a, e->module);
     x->category = xd_arena_strdup(a, e->category == 2 ? "marketing" : "transactional");
-    x->message_id_header =
-        e->shared ? xd_arena_printf(a, "<%s@%s>", e->message_id, e->msgid_domain)
-                  : xd_arena_printf(a, "<%s.%s@%s>", e->message_id, e->recipient_id,
-                                    e->msgid_domain);
+    x->message_id_header = e->shared ? xd_arena_printf(a, "<%s@%s>", e->message_id, e->msgid_domain)
+                                     : xd_arena_printf(a, "<%s.%s@%s>", e->message_id,
+                                                       e->recipient_id, e->msgid_domain);
     x->subject = xd_arena_strdup(a, e->subject);
     x->from = xd_arena_strdup(a, e->from_address);
     if (e->code || e->text[0]) {

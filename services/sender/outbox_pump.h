@@ -19,10 +19,10 @@ typedef struct snd_pump snd_pump;
 
 typedef struct snd_pump_config {
     const char *verify_url;
-    size_t batch;            /* events per call; 0 = 500 */
-    int64_t timeout_ms;      /* per call; 0 = 2000 */
-    int64_t idle_ms;         /* poll when empty; 0 = 200 */
-    int64_t max_backoff_ms;  /* when verify fails; 0 = 10000 */
+    size_t batch;           /* events per call; 0 = 500 */
+    int64_t timeout_ms;     /* per call; 0 = 2000 */
+    int64_t idle_ms;        /* poll when empty; 0 = 200 */
+    int64_t max_backoff_ms; /* when verify fails; 0 = 10000 */
 } snd_pump_config;
 
 xd_code snd_pump_start(const snd_pump_config *cfg, snd_queue *q, snd_pump **out, xd_err *err);

@@ -93,8 +93,8 @@ snd_pace_rc snd_pacing_acquire(snd_pacing *p, const snd_pace_subject *s, snd_lea
     ProtobufCMessage *out = NULL;
     xd_err err;
     snd_pace_rc rc = SND_PACE_UNREACHABLE;
-    if (call(p, "AcquireConnection", &req->base, &xd__acquire_connection_reply__descriptor, a,
-             &out, &err) == XD_OK) {
+    if (call(p, "AcquireConnection", &req->base, &xd__acquire_connection_reply__descriptor, a, &out,
+             &err) == XD_OK) {
         Xd__AcquireConnectionReply *r = (Xd__AcquireConnectionReply *)out;
         if (r->granted) {
             xd_strlcpy(lease->lease_id, r->lease_id, sizeof lease->lease_id);
@@ -176,8 +176,8 @@ snd_pace_rc snd_pacing_consume(snd_pacing *p, const snd_pace_subject *s, unsigne
 #endif
 }
 
-void snd_pacing_feedback(snd_pacing *p, const snd_pace_subject *s, snd_feedback_kind kind,
-                         int code, const char *enhanced, const char *text, unsigned n)
+void snd_pacing_feedback(snd_pacing *p, const snd_pace_subject *s, snd_feedback_kind kind, int code,
+                         const char *enhanced, const char *text, unsigned n)
 {
 #if SND_HAVE_RATELIMIT
     xd_arena *a = xd_arena_new();

@@ -54,7 +54,7 @@ void snd_pacing_release(snd_pacing *p, snd_lease *lease);
 snd_pace_rc snd_pacing_consume(snd_pacing *p, const snd_pace_subject *s, unsigned n,
                                unsigned *granted, int64_t *retry_after_ms);
 
-void snd_pacing_feedback(snd_pacing *p, const snd_pace_subject *s, snd_feedback_kind kind,
-                         int code, const char *enhanced, const char *text, unsigned n);
+void snd_pacing_feedback(snd_pacing *p, const snd_pace_subject *s, snd_feedback_kind kind, int code,
+                         const char *enhanced, const char *text, unsigned n);
 
 #endif

@@ -26,9 +26,9 @@ int64_t snd_queue_backoff_ms(const snd_queue *q, unsigned attempts)
 }
 
 /* Sets a final or deferred state with its event. Lock and tx held. */
-static xd_code set_state(snd_queue *q, const char *rid, int from_state, int state, int count_attempt,
-                         int64_t next_ms, const snd_rcpt_result *r, int64_t now, int *changed,
-                         xd_err *err)
+static xd_code set_state(snd_queue *q, const char *rid, int from_state, int state,
+                         int count_attempt, int64_t next_ms, const snd_rcpt_result *r, int64_t now,
+                         int *changed, xd_err *err)
 {
     *changed = 0;
     sqlite3_stmt *st = NULL;
@@ -178,8 +178,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
     return XD_OK;
 }
 
-xd_code snd_queue_claim(snd_queue *q, size_t max, snd_claim *out, int64_t *next_due_ms,
-                        xd_err *err)
+xd_code snd_queue_claim(snd_queue *q, size_t max, snd_claim *out, int64_t *next_due_ms, xd_err *err)
 {
     memset(out, 0, sizeof *out);
     if (max == 0 || max > 1000)
@@ -257,8 +256,8 @@ static xd_code finish_one(snd_queue *q, const snd_rcpt_result *r, int64_t now, x
         return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_DELIVERED, 1, 0, r, now,
                          &changed, err);
     case SND_RES_PERMFAIL:
-        return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_BOUNCED, 1, 0, r, now,
-                         &changed, err);
+        return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_BOUNCED, 1, 0, r, now, &changed,
+                         err);
     case SND_RES_SUPPRESSED:
         return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_SUPPRESSED, 0, 0, r, now,
                          &changed, err);
@@ -278,8 +277,8 @@ static xd_code finish_one(snd_queue *q, const snd_rcpt_result *r, int64_t now, x
         return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_EXPIRED, 1, 0, &x, now,
                          &changed, err);
     }
-    return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_DEFERRED, 1, next, r, now,
-                     &changed, err);
+    return set_state(q, r->recipient_id, SND_ST_SENDING, SND_ST_DEFERRED, 1, next, r, now, &changed,
+                     err);
 }
 
 xd_code snd_queue_finish(snd_queue *q, const snd_rcpt_result *r, size_t n, xd_err *err)
@@ -325,8 +324,8 @@ xd_code snd_queue_count_states(snd_queue *q, int64_t counts[16], xd_err *err)
     memset(counts, 0, 16 * sizeof counts[0]);
     pthread_mutex_lock(&q->mu);
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, "SELECT state, count(*) FROM recipients GROUP BY state",
-                               &st, err);
+    xd_code rc =
+        xd_db_prepare(q->db, "SELECT state, count(*) FROM recipients GROUP BY state", &st, err);
     if (rc == XD_OK) {
         while (sqlite3_step(st) == SQLITE_ROW) {
             int s = sqlite3_column_int(st, 0);

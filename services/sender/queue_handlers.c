@@ -185,11 +185,10 @@ xd_code snd_h_get_message(xd_call *call, const ProtobufCMessage *in, ProtobufCMe
     rep->send_at_ms = mi.send_at_ms;
     /* Shared copies carry <message@domain>; a per-recipient copy adds its
      * recipient id (<message.recipient@domain>), listed here for the first. */
-    rep->rfc822_message_id =
-        mi.shared || mi.n == 0
-            ? xd_arena_printf(a, "<%s@%s>", mi.message_id, mi.msgid_domain)
-            : xd_arena_printf(a, "<%s.%s@%s>", mi.message_id, mi.rcpts[0].recipient_id,
-                              mi.msgid_domain);
+    rep->rfc822_message_id = mi.shared || mi.n == 0
+                                 ? xd_arena_printf(a, "<%s@%s>", mi.message_id, mi.msgid_domain)
+                                 : xd_arena_printf(a, "<%s.%s@%s>", mi.message_id,
+                                                   mi.rcpts[0].recipient_id, mi.msgid_domain);
     rep->n_recipients = mi.n;
     rep->recipients = (Xd__RecipientStatus **)xd_arena_ptrs(a, mi.n);
     for (size_t i = 0; i < mi.n; i++) {
@@ -273,7 +272,7 @@ xd_code snd_h_set_relay(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
         r.route = (int)req->route;
         xd_strlcpy(r.host, req->host, sizeof r.host);
         r.tls = req->tls == XD__RELAY_TLS__RELAY_TLS_UNSPECIFIED ? SND_RELAY_TLS_REQUIRED
-                                                                  : (int)req->tls;
+                                                                 : (int)req->tls;
         r.port = (uint16_t)(req->port ? req->port : r.tls == SND_RELAY_TLS_IMPLICIT ? 465 : 25);
         xd_strlcpy(r.username, req->username, sizeof r.username);
         xd_strlcpy(r.password, req->password, sizeof r.password);

@@ -19,7 +19,8 @@ xd_code snd_queue_open(const char *path, const xd_clock *clock, const snd_queue_
     snd_queue *q = calloc(1, sizeof *q);
     if (!q)
         return xd_err_set(err, XD_INTERNAL, "out of memory");
-    xd_code rc = xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &q->db, err);
+    xd_code rc =
+        xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &q->db, err);
     if (rc != XD_OK) {
         free(q);
         return rc;
@@ -478,8 +479,7 @@ xd_code snd_queue_cancel(snd_queue *q, const char *org_id, const char *message_i
             if (snd_outbox_add(q, &e) != 0)
                 rc = xd_db_fail(q->db, sqlite3_errcode(q->db), "storing an event", err);
         }
-        if (rc == XD_OK &&
-            list_add(done ? cancelled : not_cancelled, m.rcpts[j].recipient_id) != 0)
+        if (rc == XD_OK && list_add(done ? cancelled : not_cancelled, m.rcpts[j].recipient_id) != 0)
             rc = xd_err_set(err, XD_INTERNAL, "out of memory");
     }
     if (rc == XD_OK)

@@ -102,8 +102,8 @@ xd_code snd_route_plan_make(const snd_route_config *cfg, snd_relay_store *rs, co
     switch (out->route) {
     case SND_ROUTE_TEST_CAPTURE:
         snprintf(label, sizeof label, "capture:%s", cfg->capture_host);
-        add(out, cfg->capture_host, cfg->capture_host, label, cfg->capture_port,
-            SND_SMTP_TLS_OFF, 1, 0);
+        add(out, cfg->capture_host, cfg->capture_host, label, cfg->capture_port, SND_SMTP_TLS_OFF,
+            1, 0);
         return XD_OK;
     case SND_ROUTE_SMARTHOST:
         if (!found) {
@@ -116,8 +116,7 @@ xd_code snd_route_plan_make(const snd_route_config *cfg, snd_relay_store *rs, co
             out->relay.tls = cfg->smarthost_tls;
             xd_strlcpy(out->relay.username, cfg->smarthost_user ? cfg->smarthost_user : "",
                        sizeof out->relay.username);
-            xd_strlcpy(out->relay.password,
-                       cfg->smarthost_password ? cfg->smarthost_password : "",
+            xd_strlcpy(out->relay.password, cfg->smarthost_password ? cfg->smarthost_password : "",
                        sizeof out->relay.password);
         }
         /* a relay host like the organization's own */

@@ -21,8 +21,8 @@
 #define SND_ROUTE_MAX_TARGETS 16
 
 typedef struct snd_route_config {
-    int default_route;          /* SND_ROUTE_*, for organizations without SetRelay */
-    const char *capture_host;   /* TEST_CAPTURE sink */
+    int default_route;        /* SND_ROUTE_*, for organizations without SetRelay */
+    const char *capture_host; /* TEST_CAPTURE sink */
     uint16_t capture_port;
     const char *smarthost_host; /* SMARTHOST */
     uint16_t smarthost_port;
@@ -47,9 +47,9 @@ typedef struct snd_route_plan {
     int route; /* SND_ROUTE_* in effect */
     snd_target t[SND_ROUTE_MAX_TARGETS];
     size_t n;
-    int permanent;  /* no target, and never will be (null MX, NXDOMAIN) */
-    int failure;    /* FailureCategory when n == 0 */
-    char why[256];  /* when n == 0 */
+    int permanent;   /* no target, and never will be (null MX, NXDOMAIN) */
+    int failure;     /* FailureCategory when n == 0 */
+    char why[256];   /* when n == 0 */
     snd_relay relay; /* credentials for use_auth targets */
 } snd_route_plan;
 

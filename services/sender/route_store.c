@@ -27,8 +27,8 @@ xd_code snd_relay_store_open(const char *path, const unsigned char master[32],
     snd_relay_store *rs = calloc(1, sizeof *rs);
     if (!rs)
         return xd_err_set(err, XD_INTERNAL, "out of memory");
-    xd_code rc = xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &rs->db,
-                            err);
+    xd_code rc =
+        xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &rs->db, err);
     if (rc != XD_OK) {
         free(rs);
         return rc;
@@ -90,8 +90,7 @@ static xd_code validate(const snd_relay_store *rs, const snd_relay *in, xd_err *
         return xd_err_field(err, XD_INVALID_ARGUMENT, "username",
                             "credentials must not contain CR, LF or NUL");
     if (!in->username[0] && in->password[0])
-        return xd_err_field(err, XD_INVALID_ARGUMENT, "username",
-                            "a password needs a username");
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "username", "a password needs a username");
     return XD_OK;
 }
 
@@ -185,8 +184,8 @@ xd_code snd_relay_get(snd_relay_store *rs, const char *org_id, snd_relay *out, i
             snprintf(aad, sizeof aad, "relay|%s", org_id);
             if (blob && n) {
                 if (n > sizeof out->password - 1 + SND_SEAL_OVERHEAD ||
-                    snd_unseal(rs->master, aad, blob, n, (unsigned char *)out->password,
-                               &pt_len) != 0)
+                    snd_unseal(rs->master, aad, blob, n, (unsigned char *)out->password, &pt_len) !=
+                        0)
                     rc = xd_err_set(err, XD_INTERNAL,
                                     "the relay password cannot be unsealed (wrong master key?)");
                 else

@@ -7,7 +7,7 @@
 #include "xd/util.h"
 
 int snd_seal(const unsigned char key[32], const char *aad, const unsigned char *pt, size_t n,
-                unsigned char *out, size_t *out_len)
+             unsigned char *out, size_t *out_len)
 {
     int ok = 0, len = 0, fin = 0;
     unsigned char *nonce = out, *ct = out + SND_SEAL_NONCE_LEN;
@@ -25,8 +25,8 @@ int snd_seal(const unsigned char key[32], const char *aad, const unsigned char *
     return ok ? 0 : -1;
 }
 
-int snd_unseal(const unsigned char key[32], const char *aad, const unsigned char *in,
-                  size_t n, unsigned char *pt, size_t *pt_len)
+int snd_unseal(const unsigned char key[32], const char *aad, const unsigned char *in, size_t n,
+               unsigned char *pt, size_t *pt_len)
 {
     if (n < SND_SEAL_NONCE_LEN + SND_SEAL_TAG_LEN)
         return -1;
@@ -36,8 +36,8 @@ int snd_unseal(const unsigned char key[32], const char *aad, const unsigned char
     if (c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
         EVP_DecryptUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
         EVP_DecryptUpdate(c, pt, &len, in + SND_SEAL_NONCE_LEN, (int)ct_len) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SND_SEAL_TAG_LEN, (void *)(in + SND_SEAL_NONCE_LEN + ct_len)) ==
-            1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SND_SEAL_TAG_LEN,
+                            (void *)(in + SND_SEAL_NONCE_LEN + ct_len)) == 1 &&
         EVP_DecryptFinal_ex(c, pt + len, &fin) == 1) {
         *pt_len = (size_t)(len + fin);
         ok = 1;
@@ -45,4 +45,3 @@ int snd_unseal(const unsigned char key[32], const char *aad, const unsigned char
     EVP_CIPHER_CTX_free(c);
     return ok ? 0 : -1;
 }
-
