@@ -58,6 +58,7 @@ static void *worker_main(void *arg)
             continue;
         }
         if (c.n == 0) {
+            snd_claim_free(&c);
             idle_wait(d, next_due, kicks);
             continue;
         }
