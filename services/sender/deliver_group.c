@@ -55,6 +55,8 @@ static void finish_rows(group *g, const size_t *idx, size_t n, snd_result_kind k
     }
     xd_err err;
     xd_err_clear(&err);
+    XD_DEBUG("delivery: %s and %zu more: outcome %d (%d %s)", r[0].recipient_id, n - 1, (int)kind,
+             r[0].code, r[0].text);
     if (snd_queue_finish(g->d->deps.queue, r, n, &err) != XD_OK)
         XD_ERROR("delivery: cannot record %zu outcomes: %s", n, err.message);
     free(r);
@@ -365,6 +367,8 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
             rr[i].remote_host = g->target->label;
             rr[i].tls_version = snd_smtp_tls_active(g->s) ? "TLS" : "";
         }
+        XD_DEBUG("delivery: %s and %zu more via %s: first %d %s", rr[0].recipient_id, n_ok - 1,
+                 g->target->label, rr[0].code, rr[0].text);
         if (snd_queue_finish(d->deps.queue, rr, n_ok, &err) != XD_OK)
             XD_ERROR("delivery: cannot record outcomes of %s: %s", mc->meta.message_id,
                      err.message);

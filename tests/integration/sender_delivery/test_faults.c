@@ -85,7 +85,7 @@ static int setup(void **state)
     }
     /* A maximum age long enough for a few retries on a loaded machine. */
     const char *env[] = {"XD_SENDER_DELIVERY_WORKERS=8", "XD_SENDER_DELIVERY_ROUTE=none",
-                         "XD_SENDER_RETRY_MAX_AGE=15s", NULL};
+                         "XD_SENDER_RETRY_MAX_AGE=15s", "XD_SENDER_LOG_LEVEL=debug", NULL};
     if (g.n == 0 || dt_sender_start(&g.s, g.dir, env) != 0) {
         tu_sh("cat '%s' '%s/sender.log' >&2", errlog, g.dir);
         return -1;
@@ -107,9 +107,9 @@ static int teardown(void **state)
 
 static const char *state_name(int s)
 {
-    static const char *n[] = {"?",       "QUEUED",     "DEFERRED",   "DELIVERED",
-                              "BOUNCED", "EXPIRED",    "SUPPRESSED", "COMPLAINED",
-                              "UNSUB",   "CANCELLED",  "SENDING"};
+    static const char *n[] = {"?",       "QUEUED",    "DEFERRED",   "DELIVERED",
+                              "BOUNCED", "EXPIRED",   "SUPPRESSED", "COMPLAINED",
+                              "UNSUB",   "CANCELLED", "SENDING"};
     return s >= 0 && s <= 10 ? n[s] : "?";
 }
 
