@@ -65,6 +65,17 @@ int64_t xd_monotonic_ms(void)
     return xd_monotonic_ns() / 1000000;
 }
 
+void xd_monotonic_deadline(int64_t wait_ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_MONOTONIC, out);
+    out->tv_sec += wait_ms / 1000;
+    out->tv_nsec += (wait_ms % 1000) * 1000000;
+    if (out->tv_nsec >= 1000000000) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000;
+    }
+}
+
 void xd_format_rfc3339(int64_t unix_ms, char *out, unsigned out_size)
 {
     time_t secs = (time_t)(unix_ms / 1000);

@@ -147,13 +147,7 @@ int xd_client_connected(xd_client *c)
 static int wait_for_pipe(xd_client *c, int64_t wait_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    xd_monotonic_deadline(wait_ms, &until);
     pthread_mutex_lock(&c->lock);
     while (c->n_pipes <= 0)
         if (pthread_cond_timedwait(&c->pipes_changed, &c->lock, &until) != 0)

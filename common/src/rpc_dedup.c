@@ -138,13 +138,7 @@ rpc_dedup_result rpc_dedup_begin(rpc_dedup *d, const char *id, int64_t wait_ms,
         return RPC_DEDUP_NEW;
     }
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    xd_monotonic_deadline(wait_ms, &until);
     /* Running or waited-for entries are never evicted: e stays valid. */
     e->waiters++;
     while (e->running)

@@ -446,8 +446,7 @@ void xd_server_stop(xd_server *s)
             nng_aio_cancel(s->calls[i].aio); /* completes asynchronously */
     pthread_mutex_unlock(&s->lock);
     struct timespec give_up;
-    clock_gettime(CLOCK_MONOTONIC, &give_up);
-    give_up.tv_sec += SERVER_STOP_WAIT_MS / 1000;
+    xd_monotonic_deadline(SERVER_STOP_WAIT_MS, &give_up);
     pthread_mutex_lock(&s->lock);
     while (s->busy_calls > 0)
         if (pthread_cond_timedwait(&s->idle, &s->lock, &give_up) != 0)

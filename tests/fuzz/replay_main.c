@@ -23,8 +23,8 @@ static uint64_t next_random(void)
     return rng_state;
 }
 
-static size_t mutate(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
-                     const uint8_t *other, size_t other_n)
+static size_t mutate(const uint8_t *in, size_t n, uint8_t *out, size_t cap, const uint8_t *other,
+                     size_t other_n)
 {
     if (n > cap)
         n = cap;
@@ -33,10 +33,16 @@ static size_t mutate(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
     for (int i = 0; i < ops && n > 0; i++) {
         size_t pos = next_random() % n;
         switch (next_random() % 5) {
-        case 0: out[pos] ^= (uint8_t)(1u << (next_random() % 8)); break;
-        case 1: out[pos] = (uint8_t)next_random(); break;
-        case 2: n = pos; break; /* truncate */
-        case 3: { /* splice a piece of another seed */
+        case 0:
+            out[pos] ^= (uint8_t)(1u << (next_random() % 8));
+            break;
+        case 1:
+            out[pos] = (uint8_t)next_random();
+            break;
+        case 2:
+            n = pos;
+            break; /* truncate */
+        case 3: {  /* splice a piece of another seed */
             if (!other_n)
                 break;
             size_t from = next_random() % other_n, len = next_random() % 64;

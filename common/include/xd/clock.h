@@ -32,6 +32,11 @@ int64_t xd_monotonic_ms(void);
 /* Monotonic nanoseconds, for benchmarks. */
 int64_t xd_monotonic_ns(void);
 
+/* Fills out with CLOCK_MONOTONIC now + wait_ms, for pthread_cond_timedwait
+ * on a condition variable created with CLOCK_MONOTONIC. */
+struct timespec;
+void xd_monotonic_deadline(int64_t wait_ms, struct timespec *out);
+
 /* Formats Unix ms as RFC 3339 UTC ("2026-11-27T21:44:00.123Z") into out
  * (at least 32 bytes). */
 void xd_format_rfc3339(int64_t unix_ms, char *out, unsigned out_size);

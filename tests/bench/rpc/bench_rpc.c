@@ -140,8 +140,8 @@ static void *worker_main(void *arg)
             rq.text = l->text;
             ProtobufCMessage *out = NULL;
             xd_err err;
-            ok = xd_client_call(l->client, NULL, "Echo", &rq.base,
-                                &xdtest__echo_reply__descriptor, arena, &out, &err) == XD_OK;
+            ok = xd_client_call(l->client, NULL, "Echo", &rq.base, &xdtest__echo_reply__descriptor,
+                                arena, &out, &err) == XD_OK;
             xd_arena_reset(arena);
         }
         if (!ok) {

@@ -182,7 +182,7 @@ static void auth_roundtrip(snd_smtp_auth_mech mech, const char *mech_name)
         snprintf(want, sizeof(want), "X-Auth-Mech: %s", mech_name);
         assert_non_null(strstr(cap, want));
         assert_non_null(strstr(cap, "X-Rcpt-To: second@example.test"));
-        assert_non_null(strstr(cap, "X-SNI: localhost")); /* tls_name sent as SNI */
+        assert_non_null(strstr(cap, "X-SNI: localhost"));   /* tls_name sent as SNI */
         assert_non_null(strstr(cap, "\r\n.\r\nafter dot")); /* un-stuffed by the server */
         free(cap);
     }

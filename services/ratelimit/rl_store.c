@@ -1,0 +1,389 @@
+/* rl_store.c: SQLite persistence with a group-commit writer; see rl_store.h. */
+#include "rl_store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "rl_codec.h"
+#include "xd/db.h"
+#include "xd/log.h"
+
+static const char *const MIGRATIONS[] = {
+    "CREATE TABLE rl_item ("
+    " kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL DEFAULT 0,"
+    " blob BLOB NOT NULL,"
+    " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX rl_item_at ON rl_item (kind, at_ms);",
+    /* Group commits append here (sequential pages, cheap to commit); the
+     * background compactor folds the log into rl_item in large chunks. */
+    "CREATE TABLE rl_log ("
+    " seq INTEGER PRIMARY KEY,"
+    " kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL DEFAULT 0,"
+    " blob BLOB);",
+};
+
+#define COMPACT_CHUNK 1024
+
+struct rl_store {
+    sqlite3 *db;
+    sqlite3_stmt *upsert, *del, *prune, *append, *log_read, *log_trim;
+    int64_t log_rows; /* appended and not yet compacted (approximate) */
+    rl_engine *engine;
+    const xd_clock *clock;
+    int64_t sweep_interval_ms, dedup_ttl_ms;
+    pthread_t thread;
+    pthread_mutex_t db_mu; /* one committer at a time */
+    rl_batch pending;      /* collected, not yet committed (kept on failure) */
+    atomic_int stop;
+    atomic_ullong commits, items;
+};
+
+static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
+{
+    xd_code rc = xd_db_begin(st->db, err);
+    if (rc != XD_OK)
+        return rc;
+    for (size_t i = 0; i < b->n; i++) {
+        const rl_item *it = &b->items[i];
+        sqlite3_stmt *s = it->kind != RL_ITEM_POLICY ? st->append : it->blob ? st->upsert : st->del;
+        sqlite3_reset(s);
+        sqlite3_bind_int(s, 1, it->kind);
+        sqlite3_bind_text(s, 2, it->key, -1, SQLITE_STATIC);
+        if (s != st->del) {
+            sqlite3_bind_int64(s, 3, it->at_ms);
+            if (it->blob)
+                sqlite3_bind_blob(s, 4, it->blob, (int)it->blob_len, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s, 4);
+        }
+        int src = sqlite3_step(s);
+        if (src != SQLITE_DONE) {
+            rc = xd_db_fail(st->db, src, "writing ratelimit state", err);
+            sqlite3_reset(s);
+            xd_db_rollback(st->db);
+            return rc;
+        }
+        sqlite3_reset(s);
+    }
+    rc = xd_db_commit(st->db, err);
+    if (rc != XD_OK) {
+        xd_db_rollback(st->db);
+        return rc;
+    }
+    atomic_fetch_add(&st->commits, 1);
+    atomic_fetch_add(&st->items, b->n);
+    st->log_rows += (int64_t)b->n;
+    return XD_OK;
+}
+
+/* Folds the oldest COMPACT_CHUNK log records into rl_item (later records
+ * win: they are applied in order) and drops them from the log, in one
+ * transaction. Returns the records moved, or -1 on error. */
+static int compact_chunk(rl_store *st)
+{
+    xd_err err;
+    xd_err_clear(&err);
+    if (xd_db_begin(st->db, &err) != XD_OK)
+        return -1;
+    int moved = 0, src;
+    sqlite3_int64 last = 0;
+    sqlite3_reset(st->log_read);
+    sqlite3_bind_int(st->log_read, 1, COMPACT_CHUNK);
+    while ((src = sqlite3_step(st->log_read)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st->log_read, 0);
+        int has_blob = sqlite3_column_type(st->log_read, 4) != SQLITE_NULL;
+        sqlite3_stmt *s = has_blob ? st->upsert : st->del;
+        sqlite3_reset(s);
+        sqlite3_bind_int(s, 1, sqlite3_column_int(st->log_read, 1));
+        sqlite3_bind_text(s, 2, (const char *)sqlite3_column_text(st->log_read, 2), -1,
+                          SQLITE_TRANSIENT);
+        if (has_blob) {
+            sqlite3_bind_int64(s, 3, sqlite3_column_int64(st->log_read, 3));
+            sqlite3_bind_blob(s, 4, sqlite3_column_blob(st->log_read, 4),
+                              sqlite3_column_bytes(st->log_read, 4), SQLITE_TRANSIENT);
+        }
+        int wrc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (wrc != SQLITE_DONE) {
+            src = wrc;
+            break;
+        }
+        moved++;
+    }
+    sqlite3_reset(st->log_read);
+    if (src != SQLITE_DONE) {
+        xd_db_fail(st->db, src, "compacting the ratelimit log", &err);
+        XD_WARN("%s", err.message);
+        xd_db_rollback(st->db);
+        return -1;
+    }
+    sqlite3_reset(st->log_trim);
+    sqlite3_bind_int64(st->log_trim, 1, last);
+    src = sqlite3_step(st->log_trim);
+    sqlite3_reset(st->log_trim);
+    if (src != SQLITE_DONE || xd_db_commit(st->db, &err) != XD_OK) {
+        xd_db_rollback(st->db);
+        return -1;
+    }
+    st->log_rows -= moved;
+    return moved;
+}
+
+static void prune(rl_store *st, int64_t now)
+{
+    sqlite3_reset(st->prune);
+    sqlite3_bind_int64(st->prune, 1, now - st->dedup_ttl_ms);
+    int rc = sqlite3_step(st->prune);
+    sqlite3_reset(st->prune);
+    if (rc != SQLITE_DONE)
+        XD_WARN("pruning old request ids failed: %s", sqlite3_errmsg(st->db));
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Collects what is dirty and commits it; a failed batch is kept and
+ * retried first, so durable sequences only ever advance over committed
+ * changes. Returns 0 on success. */
+static int flush(void *arg)
+{
+    rl_store *st = arg;
+    int rc = 0;
+    pthread_mutex_lock(&st->db_mu);
+    rl_engine_collect(st->engine, &st->pending);
+    if (st->pending.n > 0) {
+        xd_err err;
+        xd_err_clear(&err);
+        if (write_batch(st, &st->pending, &err) != XD_OK) {
+            XD_ERROR("ratelimit store: %s (will retry)", err.message);
+            rl_engine_durable(st->engine, 0, 0);
+            rc = -1;
+            goto out;
+        }
+    }
+    rl_engine_durable(st->engine, st->pending.seq, 1);
+    rl_batch_free(&st->pending);
+out:
+    pthread_mutex_unlock(&st->db_mu);
+    return rc;
+}
+
+/* Background: commits what nobody waits for, retries failures, sweeps idle
+ * state and prunes old request ids. */
+static void *writer_main(void *arg)
+{
+    rl_store *st = arg;
+    int64_t next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
+    while (!atomic_load(&st->stop)) {
+        rl_engine_wait_work(st->engine, 100);
+        if (flush(st) != 0)
+            sleep_ms(50);
+        /* Compact a little at a time so commits never wait long. */
+        for (int k = 0; k < 8 && st->log_rows > COMPACT_CHUNK && !atomic_load(&st->stop); k++) {
+            pthread_mutex_lock(&st->db_mu);
+            int moved = compact_chunk(st);
+            pthread_mutex_unlock(&st->db_mu);
+            if (moved <= 0)
+                break;
+        }
+        if (xd_monotonic_ms() >= next_sweep) {
+            int64_t now = xd_clock_now_ms(st->clock);
+            rl_engine_sweep(st->engine, now, 20000);
+            pthread_mutex_lock(&st->db_mu);
+            prune(st, now);
+            pthread_mutex_unlock(&st->db_mu);
+            next_sweep = xd_monotonic_ms() + st->sweep_interval_ms;
+        }
+    }
+    flush(st); /* last changes before closing */
+    return NULL;
+}
+
+static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const char *file_json,
+                           rl_restore_stats *stats, xd_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    rl_policy *policy = NULL;
+    char *stored_json = NULL;
+    uint64_t version = 0;
+    xd_code rc = xd_db_prepare(st->db, "SELECT blob FROM rl_item WHERE kind = 1", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const unsigned char *blob = sqlite3_column_blob(q, 0);
+        int len = sqlite3_column_bytes(q, 0);
+        rl_rbuf r = {blob, (size_t)len, 0, 0};
+        version = rl_get_u64(&r);
+        uint32_t n = rl_get_u32(&r);
+        if (!r.bad && n <= (uint32_t)(len - (int)r.pos) && (stored_json = malloc(n + 1))) {
+            memcpy(stored_json, blob + r.pos, n);
+            stored_json[n] = '\0';
+        }
+    }
+    sqlite3_finalize(q);
+    const char *json = stored_json;
+    if (file_json && (!stored_json || strcmp(file_json, stored_json) != 0)) {
+        json = file_json;
+        version++;
+    } else if (!stored_json) {
+        json = rl_policy_default_json();
+        version = 1;
+    }
+    rc = rl_policy_parse(json, &policy, err);
+    if (rc != XD_OK) {
+        free(stored_json);
+        return rc;
+    }
+    rc = rl_engine_new(eopt, policy, json, version, &st->engine, err);
+    int policy_changed = json != stored_json;
+    free(stored_json);
+    if (rc != XD_OK)
+        return rc;
+    rc = xd_db_prepare(st->db, "SELECT kind, count(*) FROM rl_item GROUP BY kind", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    size_t n_slots = 0, n_dedup = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        if (sqlite3_column_int(q, 0) == RL_ITEM_SLOT || sqlite3_column_int(q, 0) == RL_ITEM_LEASE)
+            n_slots += (size_t)sqlite3_column_int64(q, 1);
+        else if (sqlite3_column_int(q, 0) == RL_ITEM_DEDUP)
+            n_dedup += (size_t)sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    rl_engine_restore_begin(st->engine, n_slots, n_dedup);
+    /* Primary-key order (no sort, no index lookups): the engine re-orders
+     * request ids by time itself. Request ids past their TTL are skipped. */
+    rc = xd_db_prepare(st->db,
+                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind > 1 AND "
+                       "(kind NOT IN (5, 6) OR at_ms >= ?1)",
+                       &q, err);
+    if (rc != XD_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, xd_clock_now_ms(st->clock) - st->dedup_ttl_ms);
+    int src;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
+                          (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3),
+                          &stats->bad);
+        stats->items++;
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_DONE)
+        return xd_db_fail(st->db, src, "reading ratelimit state", err);
+    /* Then the log, oldest first: later records replace earlier state. */
+    rc = xd_db_prepare(st->db, "SELECT kind, key, at_ms, blob FROM rl_log ORDER BY seq", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        int null_blob = sqlite3_column_type(q, 3) == SQLITE_NULL;
+        rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
+                          (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+                          null_blob ? NULL : sqlite3_column_blob(q, 3),
+                          (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
+        stats->items++;
+        st->log_rows++;
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_DONE)
+        return xd_db_fail(st->db, src, "reading the ratelimit log", err);
+    rl_engine_restore_done(st->engine);
+    stats->policy_version = version;
+    rl_engine_attach_store(st->engine, flush, st);
+    if (policy_changed) /* store the policy that now applies */
+        rl_engine_journal_policy(st->engine);
+    return XD_OK;
+}
+
+xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_store **out,
+                      rl_restore_stats *stats, xd_err *err)
+{
+    int64_t t0 = xd_monotonic_ms();
+    memset(stats, 0, sizeof(*stats));
+    rl_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
+    st->clock = opt->clock ? opt->clock : xd_clock_system();
+    pthread_mutex_init(&st->db_mu, NULL);
+    st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
+    st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
+    xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
+    xd_code rc = xd_db_open(opt->db_path, MIGRATIONS,
+                            (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)), &dbo, &st->db, err);
+    if (rc != XD_OK)
+        goto fail;
+    if ((rc = xd_db_prepare(st->db,
+                            "INSERT INTO rl_item (kind, key, at_ms, blob) VALUES (?1, ?2, ?3, ?4) "
+                            "ON CONFLICT (kind, key) DO UPDATE SET at_ms = excluded.at_ms, "
+                            "blob = excluded.blob",
+                            &st->upsert, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind = ?1 AND key = ?2", &st->del,
+                            err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_item WHERE kind IN (5, 6) AND at_ms < ?1",
+                            &st->prune, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db,
+                            "INSERT INTO rl_log (kind, key, at_ms, blob) VALUES (?1, ?2, ?3, ?4)",
+                            &st->append, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db,
+                            "SELECT seq, kind, key, at_ms, blob FROM rl_log ORDER BY seq LIMIT ?1",
+                            &st->log_read, err)) != XD_OK ||
+        (rc = xd_db_prepare(st->db, "DELETE FROM rl_log WHERE seq <= ?1", &st->log_trim, err)) !=
+            XD_OK)
+        goto fail;
+    if ((rc = restore_all(st, &opt->engine, opt->policy_file_json, stats, err)) != XD_OK)
+        goto fail;
+    if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+        rc = xd_err_set(err, XD_INTERNAL, "cannot start the ratelimit writer thread");
+        goto fail;
+    }
+    stats->elapsed_ms = xd_monotonic_ms() - t0;
+    *engine_out = st->engine;
+    *out = st;
+    return XD_OK;
+fail:
+    sqlite3_finalize(st->upsert);
+    sqlite3_finalize(st->del);
+    sqlite3_finalize(st->prune);
+    sqlite3_finalize(st->append);
+    sqlite3_finalize(st->log_read);
+    sqlite3_finalize(st->log_trim);
+    xd_db_close(st->db);
+    rl_engine_free(st->engine);
+    pthread_mutex_destroy(&st->db_mu);
+    free(st);
+    return rc;
+}
+
+void rl_store_close(rl_store *st)
+{
+    if (!st)
+        return;
+    atomic_store(&st->stop, 1);
+    rl_engine_wake(st->engine);
+    pthread_join(st->thread, NULL);
+    sqlite3_finalize(st->upsert);
+    sqlite3_finalize(st->del);
+    sqlite3_finalize(st->prune);
+    sqlite3_finalize(st->append);
+    sqlite3_finalize(st->log_read);
+    sqlite3_finalize(st->log_trim);
+    xd_db_close(st->db);
+    rl_batch_free(&st->pending);
+    pthread_mutex_destroy(&st->db_mu);
+    free(st);
+}
+
+void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)
+{
+    *commits = atomic_load(&st->commits);
+    *items = atomic_load(&st->items);
+}
