@@ -65,7 +65,10 @@ int snd_suppress_check(snd_suppress *s, const char *org_id, const char *category
     req->check_dns = 0;
     ProtobufCMessage *out = NULL;
     xd_err err;
-    xd_call_options o = {.timeout_ms = s->timeout_ms};
+    Xd__Caller caller = XD__CALLER__INIT; /* a suite service acting for the org */
+    caller.role = XD__ROLE__ROLE_SERVICE;
+    caller.org_id = (char *)org_id;
+    xd_call_options o = {.timeout_ms = s->timeout_ms, .caller = &caller};
     int rc = -1;
     if (xd_client_call(s->client, &o, "CheckRecipients", &req->base,
                        &xd__check_recipients_reply__descriptor, a, &out, &err) == XD_OK) {

@@ -110,7 +110,9 @@ static int pump_once(snd_pump *p)
         for (size_t i = 0; i < n; i++)
             req->events[i] = to_proto(a, &ev[i]);
         ProtobufCMessage *out = NULL;
-        xd_call_options o = {.timeout_ms = p->cfg.timeout_ms};
+        Xd__Caller caller = XD__CALLER__INIT; /* a suite service acting for every org */
+        caller.role = XD__ROLE__ROLE_SERVICE;
+        xd_call_options o = {.timeout_ms = p->cfg.timeout_ms, .caller = &caller};
         if (xd_client_call(p->client, &o, "RecordEvents", &req->base,
                            &xd__record_events_reply__descriptor, a, &out, &err) == XD_OK) {
             if (snd_outbox_ack(p->q, ev[n - 1].id, &err) == XD_OK) {

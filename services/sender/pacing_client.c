@@ -72,7 +72,9 @@ static xd_code call(snd_pacing *p, const char *method, const ProtobufCMessage *r
                     const ProtobufCMessageDescriptor *rd, xd_arena *a, ProtobufCMessage **rep,
                     xd_err *err)
 {
-    xd_call_options o = {.timeout_ms = p->timeout_ms};
+    Xd__Caller caller = XD__CALLER__INIT;
+    caller.role = XD__ROLE__ROLE_SERVICE;
+    xd_call_options o = {.timeout_ms = p->timeout_ms, .caller = &caller};
     return xd_client_call(p->client, &o, method, req, rd, a, rep, err);
 }
 #endif
