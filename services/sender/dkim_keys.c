@@ -1,5 +1,6 @@
 /* dkim_keys.c: DKIM key generation, sealing, rotation (see dkim_keys.h). */
 #include "dkim_keys.h"
+#include "seal_gcm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +22,8 @@
 #include "xd/db.h"
 #include "xd/util.h"
 
-#define NONCE_LEN 12
-#define TAG_LEN   16
+#define NONCE_LEN SND_SEAL_NONCE_LEN
+#define TAG_LEN   SND_SEAL_TAG_LEN
 #define PEM_MAX   8192
 
 struct snd_keystore {
@@ -100,47 +101,6 @@ xd_code snd_dkim_master_key(const char *hex_key, const char *key_file, unsigned 
 static void make_aad(const snd_dkim_key_info *k, char *aad, size_t size)
 {
     snprintf(aad, size, "%s|%s|%s|%s", k->key_id, k->org_id, k->domain, k->selector);
-}
-
-/* Seals PEM text; out gets nonce || ciphertext || tag. */
-static int seal(const unsigned char master[32], const char *aad, const unsigned char *pt, size_t n,
-                unsigned char *out, size_t *out_len)
-{
-    int ok = 0, len = 0, fin = 0;
-    unsigned char *nonce = out, *ct = out + NONCE_LEN;
-    xd_random_bytes(nonce, NONCE_LEN);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, nonce) == 1 &&
-        EVP_EncryptUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-        EVP_EncryptUpdate(c, ct, &len, pt, (int)n) == 1 &&
-        EVP_EncryptFinal_ex(c, ct + len, &fin) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, ct + len + fin) == 1) {
-        *out_len = NONCE_LEN + (size_t)(len + fin) + TAG_LEN;
-        ok = 1;
-    }
-    EVP_CIPHER_CTX_free(c);
-    return ok ? 0 : -1;
-}
-
-static int unseal(const unsigned char master[32], const char *aad, const unsigned char *in,
-                  size_t n, unsigned char *pt, size_t *pt_len)
-{
-    if (n < NONCE_LEN + TAG_LEN)
-        return -1;
-    int ok = 0, len = 0, fin = 0;
-    size_t ct_len = n - NONCE_LEN - TAG_LEN;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, in) == 1 &&
-        EVP_DecryptUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-        EVP_DecryptUpdate(c, pt, &len, in + NONCE_LEN, (int)ct_len) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(in + NONCE_LEN + ct_len)) ==
-            1 &&
-        EVP_DecryptFinal_ex(c, pt + len, &fin) == 1) {
-        *pt_len = (size_t)(len + fin);
-        ok = 1;
-    }
-    EVP_CIPHER_CTX_free(c);
-    return ok ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ public TXT */
@@ -326,7 +286,7 @@ static xd_code insert_new(snd_keystore *ks, snd_dkim_key_info *k, xd_err *err)
     }
     char aad[512];
     make_aad(k, aad, sizeof aad);
-    if (rc == XD_OK && seal(ks->master, aad, pem, pem_len, sealed, &sealed_len) != 0)
+    if (rc == XD_OK && snd_seal(ks->master, aad, pem, pem_len, sealed, &sealed_len) != 0)
         rc = xd_err_set(err, XD_INTERNAL, "cannot seal the private key");
     OPENSSL_cleanse(pem, sizeof pem);
     EVP_PKEY_free(key);
@@ -696,7 +656,8 @@ xd_code snd_dkim_load_active(snd_keystore *ks, const char *org_id, const char *d
             size_t pem_len = 0;
             char aad[512];
             make_aad(k, aad, sizeof aad);
-            if (blob_len > sizeof pem || unseal(ks->master, aad, blob, blob_len, pem, &pem_len)) {
+            if (blob_len > sizeof pem ||
+                snd_unseal(ks->master, aad, blob, blob_len, pem, &pem_len)) {
                 rc = xd_err_set(err, XD_DATA_LOSS,
                                 "DKIM key %s cannot be unsealed (wrong master key?)", k->key_id);
             } else {

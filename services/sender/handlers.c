@@ -1,17 +1,19 @@
-/* handlers.c: protobuf <-> logic for the sender (DKIM key methods only). */
+/* handlers.c: protobuf <-> logic for the sender's DKIM key methods, and the
+ * service definition (queue methods: queue_handlers.c). */
 #include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver_config.h"
 #include "sender.pb-c.h"
 #include "xd/log.h"
 #include "xd/util.h"
 
 /* The caller acts for one organization: the request's org_id must be it
  * (suite-internal callers with an empty caller org may name any). */
-static xd_code check_org(xd_call *call, const char *org_id, xd_err *err)
+xd_code snd_check_org(xd_call *call, const char *org_id, xd_err *err)
 {
     if (!org_id || !org_id[0])
         return xd_err_field(err, XD_INVALID_ARGUMENT, "org_id", "org_id is required");
@@ -80,7 +82,7 @@ static xd_code h_create(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
     const Xd__CreateDkimKeyRequest *req = (const Xd__CreateDkimKeyRequest *)in;
     Xd__CreateDkimKeyReply *rep = (Xd__CreateDkimKeyReply *)out;
     snd_ctx *ctx = xd_call_service(call);
-    xd_code rc = check_org(call, req->org_id, err);
+    xd_code rc = snd_check_org(call, req->org_id, err);
     snd_dkim_alg alg = alg_from_proto(req->algorithm);
     if (rc == XD_OK && alg == SND_DKIM_ALG_NONE)
         rc = xd_err_field(err, XD_INVALID_ARGUMENT, "algorithm", "unknown algorithm");
@@ -105,7 +107,7 @@ static xd_code h_list(xd_call *call, const ProtobufCMessage *in, ProtobufCMessag
     const Xd__ListDkimKeysRequest *req = (const Xd__ListDkimKeysRequest *)in;
     Xd__ListDkimKeysReply *rep = (Xd__ListDkimKeysReply *)out;
     snd_ctx *ctx = xd_call_service(call);
-    xd_code rc = check_org(call, req->org_id, err);
+    xd_code rc = snd_check_org(call, req->org_id, err);
     snd_dkim_key_info *list = NULL;
     size_t n = 0;
     if (rc == XD_OK)
@@ -130,7 +132,7 @@ static xd_code h_rotate(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
     const Xd__RotateDkimKeyRequest *req = (const Xd__RotateDkimKeyRequest *)in;
     Xd__RotateDkimKeyReply *rep = (Xd__RotateDkimKeyReply *)out;
     snd_ctx *ctx = xd_call_service(call);
-    xd_code rc = check_org(call, req->org_id, err);
+    xd_code rc = snd_check_org(call, req->org_id, err);
     snd_dkim_alg alg = alg_from_proto(req->algorithm);
     if (rc == XD_OK && alg == SND_DKIM_ALG_NONE)
         rc = xd_err_field(err, XD_INVALID_ARGUMENT, "algorithm", "unknown algorithm");
@@ -161,9 +163,9 @@ static xd_code h_rotate(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
 }
 
 static const xd_method_impl METHODS[] = {
-    {"CreateDkimKey", h_create},
-    {"ListDkimKeys", h_list},
-    {"RotateDkimKey", h_rotate},
+    {"CreateDkimKey", h_create},   {"ListDkimKeys", h_list},          {"RotateDkimKey", h_rotate},
+    {"Submit", snd_h_submit},      {"GetMessage", snd_h_get_message}, {"Cancel", snd_h_cancel},
+    {"SetRelay", snd_h_set_relay},
 };
 
 static const xd_config_item CONFIG[] = {
@@ -178,6 +180,7 @@ static const xd_config_item CONFIG[] = {
     {"optout.mailto", XD_CFG_STRING, "unsubscribe@localhost", "mailto: opt-out address"},
     {"optout.ttl", XD_CFG_DURATION, "365d", "how long an opt-out link works", 86400000,
      10LL * 365 * 86400000},
+    SND_DELIVERY_CONFIG_ITEMS,
 };
 
 static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
@@ -196,7 +199,6 @@ static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
     xd_code rc = snd_dkim_master_key(xd_config_str(cfg, "dkim.master_key"), key_file, master, err);
     if (rc == XD_OK)
         rc = snd_keystore_open(path, master, xd_clock_system(), &ctx->keys, err);
-    memset(master, 0, sizeof master);
     if (rc == XD_OK) {
         xd_strlcpy(ctx->optout_secret, xd_config_str(cfg, "optout.secret"),
                    sizeof ctx->optout_secret);
@@ -210,7 +212,12 @@ static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
         else
             rc = snd_optout_config_check(&ctx->optout, err);
     }
+    /* The relay passwords are sealed under the same master key. */
+    if (rc == XD_OK)
+        rc = snd_delivery_init(ctx, cfg, path, master, err);
+    memset(master, 0, sizeof master);
     if (rc != XD_OK) {
+        snd_delivery_fini(ctx);
         snd_keystore_close(ctx->keys);
         free(ctx);
         return rc;
@@ -224,6 +231,7 @@ static void fini(void *p)
     snd_ctx *ctx = p;
     if (!ctx)
         return;
+    snd_delivery_fini(ctx);
     snd_keystore_close(ctx->keys);
     memset(ctx->optout_secret, 0, sizeof ctx->optout_secret);
     free(ctx);
