@@ -127,7 +127,7 @@ static inline tk_scope staff_scope(void)
 
 /* Files a ticket for org; aborts the test on failure. */
 static inline tk_ticket *file(fixture *fx, const char *org, const char *recipient, const char *key,
-                       xd_arena *a)
+                              xd_arena *a)
 {
     tk_scope s = scope_of_org(org);
     tk_create_input in = ticket_input(recipient, key);
