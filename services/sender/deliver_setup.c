@@ -122,6 +122,12 @@ xd_code snd_delivery_init(snd_ctx *ctx, const xd_config *cfg, const char *db_pat
         XD_INFO("delivery: %d workers, default route %s, pacing %s, events %s",
                 dc2.workers ? dc2.workers : 4, xd_config_str(cfg, "delivery.route"),
                 ctx->pacing ? rl : "off", ctx->pump ? vf : "kept in the outbox");
+    /* The local-run defaults must never pass silently for production. */
+    if (rc == XD_OK && strcmp(xd_config_str(cfg, "delivery.route"), "test_capture") == 0)
+        XD_WARN("default route is test_capture: mail goes to the local capture sink, not to "
+                "recipients; set delivery.route=direct_mx (or a relay) for production");
+    if (rc == XD_OK && (!ctx->pacing || !ctx->pump))
+        XD_WARN("ratelimit.url or verify.url is not set: no pacing, or events stay in the outbox");
     return rc;
 }
 
