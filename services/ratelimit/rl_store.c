@@ -364,6 +364,22 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     return XD_OK;
 }
 
+/* Finalizes the statements, closes both connections and frees st: the part
+ * of tear-down that a failed open and a close share. */
+static void store_release(rl_store *st)
+{
+    sqlite3_finalize(st->upsert);
+    sqlite3_finalize(st->del);
+    sqlite3_finalize(st->prune);
+    sqlite3_finalize(st->append);
+    sqlite3_finalize(st->log_read);
+    sqlite3_finalize(st->log_trim);
+    xd_db_close(st->db);
+    xd_db_close(st->ckpt);
+    pthread_mutex_destroy(&st->db_mu);
+    free(st);
+}
+
 xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_store **out,
                       rl_restore_stats *stats, xd_err *err)
 {
@@ -415,17 +431,8 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
     *out = st;
     return XD_OK;
 fail:
-    sqlite3_finalize(st->upsert);
-    sqlite3_finalize(st->del);
-    sqlite3_finalize(st->prune);
-    sqlite3_finalize(st->append);
-    sqlite3_finalize(st->log_read);
-    sqlite3_finalize(st->log_trim);
-    xd_db_close(st->db);
-    xd_db_close(st->ckpt);
     rl_engine_free(st->engine);
-    pthread_mutex_destroy(&st->db_mu);
-    free(st);
+    store_release(st);
     return rc;
 }
 
@@ -439,17 +446,8 @@ void rl_store_close(rl_store *st)
     XD_INFO("ratelimit store closed: %llu group commits, %llu journal records",
             (unsigned long long)atomic_load(&st->commits),
             (unsigned long long)atomic_load(&st->items));
-    sqlite3_finalize(st->upsert);
-    sqlite3_finalize(st->del);
-    sqlite3_finalize(st->prune);
-    sqlite3_finalize(st->append);
-    sqlite3_finalize(st->log_read);
-    sqlite3_finalize(st->log_trim);
-    xd_db_close(st->db);
-    xd_db_close(st->ckpt);
     rl_batch_free(&st->pending);
-    pthread_mutex_destroy(&st->db_mu);
-    free(st);
+    store_release(st);
 }
 
 int64_t rl_store_compact(rl_store *st)
