@@ -14,6 +14,8 @@ typedef struct method_row {
 
 static const method_row methods[] = {
     {"SendEmail", gw_send_email},
+    {"SendTestEmail", gw_send_test_email},
+    {"SetBanner", gw_set_banner},
     {"CreateOrganization", gw_create_organization},
     {"GetOrganization", gw_get_organization},
     {"ListOrganizations", gw_list_organizations},

@@ -23,6 +23,7 @@
 #include "gw_store.h"
 
 typedef struct gw_metrics gw_metrics;
+typedef struct gw_qstats gw_qstats;
 typedef struct gw_ctx gw_ctx;
 typedef struct gw_req gw_req;
 
@@ -36,6 +37,7 @@ struct gw_ctx {
     const xd_clock *clock;
     gw_backends *backends; /* NULL in unit tests that need no services */
     gw_metrics *metrics;   /* may be NULL */
+    gw_qstats *qstats;     /* the sender's queue figures for /metrics; may be NULL */
     int64_t idem_ttl_ms;   /* how long an idempotency key is remembered */
     int64_t health_timeout_ms;
     const char *self_url;      /* the gateway's own listen URL, for SuiteHealth */
@@ -93,6 +95,15 @@ xd_code gw_revoke_api_key(gw_ctx *, gw_req *, const ProtobufCMessage *, Protobuf
                           xd_err *);
 xd_code gw_who_am_i(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_send_email(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
+/* gw_banner.c: SetBanner (the org_id sits inside the banner) and
+ * SendTestEmail (sender.SendTestCopy to the caller's own address). */
+xd_code gw_set_banner(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
+xd_code gw_send_test_email(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *,
+                           xd_err *);
+
+/* OK when org_id may send mail now; FAILED_PRECONDITION quoting the
+ * suspension's reason and time otherwise (SendEmail, SendTestEmail). */
+xd_code gw_org_may_send(gw_ctx *ctx, const char *org_id, xd_err *err);
 xd_code gw_suite_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 xd_code gw_health(gw_ctx *, gw_req *, const ProtobufCMessage *, ProtobufCMessage *, xd_err *);
 

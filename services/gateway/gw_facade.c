@@ -33,6 +33,7 @@ static const facade facades[] = {
     {"CreateDkimKey", GW_SVC_SENDER, "CreateDkimKey"},
     {"ListDkimKeys", GW_SVC_SENDER, "ListDkimKeys"},
     {"RotateDkimKey", GW_SVC_SENDER, "RotateDkimKey"},
+    {"ListBanners", GW_SVC_SENDER, "ListBanners"},
     {"SetRateLimitPolicy", GW_SVC_RATELIMIT, "SetPolicy"},
 };
 
@@ -73,8 +74,6 @@ xd_code gw_call_service(gw_ctx *ctx, gw_req *req, gw_service svc, const char *me
 xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_method,
                    const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
 {
-    if (!ctx->backends)
-        return xd_err_set(err, XD_UNAVAILABLE, "%s is not configured", gw_service_name(svc));
     /* A shallow copy whose org_id the gateway sets: never the body's choice,
      * except an operator naming an organization that exists. */
     const ProtobufCMessageDescriptor *d = in->descriptor;
@@ -90,6 +89,10 @@ xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_met
             return rc;
         *slot = xd_arena_strdup(req->arena, org);
     }
+    /* Scoped first: another organization is NOT_FOUND even when the
+     * service is down. */
+    if (!ctx->backends)
+        return xd_err_set(err, XD_UNAVAILABLE, "%s is not configured", gw_service_name(svc));
     ProtobufCMessage *reply = NULL;
     xd_code rc = gw_call_service(ctx, req, svc, svc_method, scoped, out->descriptor, &reply, err);
     if (rc != XD_OK)

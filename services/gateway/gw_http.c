@@ -2,6 +2,7 @@
 #include "gw_http.h"
 #include "gw_json.h"
 #include "gw_metrics.h"
+#include "gw_qstats.h"
 #include "gw_unsubscribe.h"
 #include "xd/log.h"
 #include "xd/tls.h"
@@ -276,9 +277,18 @@ static nng_http_res *serve_healthz(gw_http *h, int *code)
 
 static nng_http_res *serve_metrics(gw_http *h)
 {
-    size_t len = 0;
+    size_t len = 0, qlen = 0;
     char *text = gw_metrics_render(h->ctx->metrics, &len);
-    nng_http_res *res = respond(200, "text/plain; version=0.0.4", text ? text : "", len);
+    char *queue = h->ctx->qstats ? gw_qstats_render(h->ctx->qstats, &qlen) : NULL;
+    char *all = malloc(len + qlen + 1);
+    if (all) {
+        memcpy(all, text ? text : "", text ? len : 0);
+        memcpy(all + (text ? len : 0), queue ? queue : "", queue ? qlen : 0);
+    }
+    size_t n = (text ? len : 0) + (queue ? qlen : 0);
+    nng_http_res *res = all ? respond(200, "text/plain; version=0.0.4", all, n) : NULL;
+    free(all);
+    free(queue);
     free(text);
     return res;
 }

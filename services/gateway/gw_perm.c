@@ -22,7 +22,9 @@ typedef struct perm_row {
  * admin = its organization's settings (and reading its reports). */
 static const perm_row table[] = {
     {"SendEmail", M | O, "module, operator"},
-    {"SendTestEmail", M | S | O, "module, support, operator"},
+    /* A test copy goes to the caller's own mailbox: anyone who works with
+     * the organization's mail may ask for one. */
+    {"SendTestEmail", M | S | A | O, "module, support, admin, operator"},
     {"GetEmailStatus", M | S | A | O, "module, support, admin, operator"},
     {"ListCaseNotes", M | S | A | O, "module, support, admin, operator"},
     {"ValidateRecipient", M | S | O, "module, support, operator"},
@@ -50,6 +52,8 @@ static const perm_row table[] = {
     {"CreateDkimKey", A | O, "admin, operator"},
     {"ListDkimKeys", A | O, "admin, operator"},
     {"RotateDkimKey", A | O, "admin, operator"},
+    {"SetBanner", A | O, "admin, operator"},
+    {"ListBanners", A | O, "admin, operator"},
     /* ratelimit's SetPolicy replaces the whole suite's policy: operators only. */
     {"SetRateLimitPolicy", O, "operator"},
     {"WhoAmI", M | S | A | O, "module, support, admin, operator"},

@@ -70,24 +70,29 @@ static xd_code replay(xd_arena *arena, const unsigned char *bytes, size_t len,
     return XD_OK;
 }
 
+xd_code gw_org_may_send(gw_ctx *ctx, const char *org_id, xd_err *err)
+{
+    gw_org org;
+    xd_code rc = gw_store_get_org(ctx->store, org_id, &org, err);
+    if (rc != XD_OK || org.status != GW_ORG_SUSPENDED)
+        return rc;
+    char since[40];
+    xd_format_rfc3339(org.status_since_ms, since, sizeof(since));
+    return xd_err_set(err, XD_FAILED_PRECONDITION,
+                      "organization %s is suspended since %s: %s (email is disabled until "
+                      "Xenegrade enables it again)",
+                      org.id, since, org.reason);
+}
+
 xd_code gw_send_email(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, ProtobufCMessage *out,
                       xd_err *err)
 {
     const char *org_id = NULL;
     xd_code rc = gw_target_org(ctx, req, string_field(in, "org_id"), &org_id, err);
-    gw_org org;
     if (rc == XD_OK)
-        rc = gw_store_get_org(ctx->store, org_id, &org, err);
+        rc = gw_org_may_send(ctx, org_id, err);
     if (rc != XD_OK)
         return rc;
-    if (org.status == GW_ORG_SUSPENDED) {
-        char since[40];
-        xd_format_rfc3339(org.status_since_ms, since, sizeof(since));
-        return xd_err_set(err, XD_FAILED_PRECONDITION,
-                          "organization %s is suspended since %s: %s (email is disabled until "
-                          "Xenegrade enables it again)",
-                          org.id, since, org.reason);
-    }
     const char *key = string_field(in, "idempotency_key");
     rc = check_idempotency_key(key, err);
     if (rc != XD_OK)

@@ -1,9 +1,11 @@
 /* gw_service.c: configuration, start-up and shutdown of xd-gateway, and the
  * host-side bootstrap of the first operator key. */
+#include "gw_autosuspend.h"
 #include "gw_handlers.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
 #include "gw_perm.h"
+#include "gw_qstats.h"
 #include "xd/log.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 typedef struct gw_daemon {
     gw_ctx ctx;
     gw_http *http;
+    gw_autosuspend *autosuspend;
     char *self_url;
     char *optout_secret;
 } gw_daemon;
@@ -42,6 +45,22 @@ static const xd_config_item items[] = {
     {"optout_secret", XD_CFG_STRING, "",
      "secret of List-Unsubscribe tokens: the sender's optout.secret; empty = unsubscribe off",
      .secret = 1},
+    {"metrics_cache", XD_CFG_DURATION, "5s",
+     "how long GET /metrics reuses the sender's queue figures", 0, 3600000},
+    {"metrics_timeout", XD_CFG_DURATION, "300ms",
+     "budget of the sender's QueueStats call during a scrape", 10, 10000},
+    {"auto_suspend", XD_CFG_BOOL, "false",
+     "suspend organizations whose health at verify is critical (off by default)"},
+    {"auto_suspend_interval", XD_CFG_DURATION, "5m", "time between auto-suspension sweeps", 10,
+     24LL * 3600 * 1000},
+    {"auto_suspend_batch", XD_CFG_INT, "100", "organizations checked per sweep (round-robin)", 1,
+     1000},
+    {"auto_suspend_grace", XD_CFG_DURATION, "7d",
+     "no automatic re-suspension this long after an operator enabled an organization", 0,
+     365LL * 24 * 3600 * 1000},
+    {"auto_suspend_min_sent", XD_CFG_INT, "100",
+     "recipients a critical window needs before it counts (small samples are noise)", 1, 100000000},
+    {"auto_suspend_timeout", XD_CFG_DURATION, "2s", "budget of one GetOrgHealth call", 10, 60000},
     {"pepper_file", XD_CFG_STRING, "",
      "32-byte secret mixed into API key hashes; empty = <data_dir>/gateway.pepper"},
 };
@@ -60,6 +79,8 @@ static void fini(void *arg)
     if (!s)
         return;
     gw_http_stop(s->http);
+    gw_autosuspend_stop(s->autosuspend);
+    gw_qstats_free(s->ctx.qstats);
     gw_backends_close(s->ctx.backends);
     gw_store_close(s->ctx.store);
     gw_metrics_free(s->ctx.metrics);
@@ -97,6 +118,22 @@ static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
     if (rc == XD_OK)
         rc = gw_backends_open(urls, xd_config_int(cfg, "connect_wait"),
                               xd_config_str(cfg, "services_tls_ca"), &c->backends, err);
+    if (rc == XD_OK) {
+        c->qstats = gw_qstats_new(c->backends, xd_config_int(cfg, "metrics_cache"),
+                                  xd_config_int(cfg, "metrics_timeout"));
+        if (!c->qstats)
+            rc = xd_err_set(err, XD_INTERNAL, "out of memory");
+    }
+    if (rc == XD_OK && xd_config_bool(cfg, "auto_suspend")) {
+        gw_autosuspend_options ao = {
+            .interval_ms = xd_config_int(cfg, "auto_suspend_interval"),
+            .batch = (int)xd_config_int(cfg, "auto_suspend_batch"),
+            .grace_ms = xd_config_int(cfg, "auto_suspend_grace"),
+            .min_sent = (uint64_t)xd_config_int(cfg, "auto_suspend_min_sent"),
+            .timeout_ms = xd_config_int(cfg, "auto_suspend_timeout"),
+        };
+        rc = gw_autosuspend_start(c, &ao, &s->autosuspend, err);
+    }
     const char *http = xd_config_str(cfg, "http_listen");
     if (rc == XD_OK && http[0]) {
         gw_http_options o = {

@@ -261,6 +261,36 @@ xd_code gw_store_set_org_status(gw_store *s, const char *org_id, int status, con
     return rc;
 }
 
+xd_code gw_store_auto_suspend(gw_store *s, const char *org_id, int64_t expected_since_ms,
+                              const char *reason, const char *changed_by, int *changed, xd_err *err)
+{
+    *changed = 0;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    xd_code rc = xd_db_prepare(s->db,
+                               "UPDATE orgs SET status = ?, reason = ?, status_since_ms = ?, "
+                               "status_changed_by = ? WHERE id = ? AND status = ? AND "
+                               "status_since_ms = ? AND operator_org = 0",
+                               &st, err);
+    if (rc == XD_OK) {
+        sqlite3_bind_int(st, 1, GW_ORG_SUSPENDED);
+        xd_db_bind_text(st, 2, reason);
+        sqlite3_bind_int64(st, 3, xd_clock_now_ms(s->clock));
+        xd_db_bind_text(st, 4, changed_by);
+        xd_db_bind_text(st, 5, org_id);
+        sqlite3_bind_int(st, 6, GW_ORG_ENABLED);
+        sqlite3_bind_int64(st, 7, expected_since_ms);
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE)
+            rc = xd_db_fail(s->db, r, "suspend organization", err);
+        else
+            *changed = sqlite3_changes(s->db) > 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 /* ---- API keys ---- */
 
 static xd_code create_key_locked(gw_store *s, const char *org_id, int role, const char *label,

@@ -68,6 +68,13 @@ xd_code gw_store_list_orgs(gw_store *s, const char *after_id, int max, gw_org *o
 xd_code gw_store_set_org_status(gw_store *s, const char *org_id, int status, const char *reason,
                                 const char *changed_by, gw_org *out, xd_err *err);
 
+/* Suspends org_id only while it is still ENABLED with the status_since_ms
+ * the caller judged (a compare-and-set: an operator's change in between
+ * wins). *changed = 1 when it was suspended, 0 when the row had moved on. */
+xd_code gw_store_auto_suspend(gw_store *s, const char *org_id, int64_t expected_since_ms,
+                              const char *reason, const char *changed_by, int *changed,
+                              xd_err *err);
+
 /* ---- API keys ---- */
 /* Makes a key; writes the row and the full key text (shown once). */
 xd_code gw_store_create_key(gw_store *s, const char *org_id, int role, const char *label,
