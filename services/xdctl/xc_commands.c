@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* timegm */
 #include "xc_commands.h"
 #include "gw_handlers.h"
+#include "gw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,13 @@
     {                                                                                              \
         flag, path, XC_FILE, NULL, 1, help                                                         \
     }
+
+#define FB(flag, path, help)                                                                       \
+    {                                                                                              \
+        flag, path, XC_FILE64, NULL, 0, help                                                       \
+    }
+
+#define FILE_MAX (64u << 20) /* larger files are refused, not truncated */
 
 const xc_command xc_commands[] = {
     {NULL,
@@ -276,6 +284,37 @@ const xc_command xc_commands[] = {
      NULL,
      {P("domain", "DOMAIN"), ER("--step", "step", "ROTATE_STEP_", "start|promote"),
       T("--selector", "newSelector", "SELECTOR"), T("--org", "orgId", "ORG_ID")}},
+    {"banner",
+     "set",
+     "Sets the organization's banner, for every module or one (--module): an HTML block, its "
+     "text form and an optional image, read from files (admin). The HTML may show the image as "
+     "<img src=\"cid:banner\">.",
+     "SetBanner",
+     NULL,
+     {T("--module", "banner.module", "NAME"), FL("--html-file", "banner.html", "FILE"),
+      FL("--text-file", "banner.text", "FILE"), FB("--image-file", "banner.image", "FILE"),
+      T("--image-type", "banner.imageContentType", "image/png|image/jpeg|..."),
+      T("--image-alt", "banner.imageAlt", "TEXT"), T("--org", "banner.orgId", "ORG_ID")}},
+    {"banner",
+     "list",
+     "The organization's banners (image size only, not the bytes).",
+     "ListBanners",
+     NULL,
+     {T("--org", "orgId", "ORG_ID")}},
+    {"banner",
+     "remove",
+     "Removes the organization-wide banner, or one module's (--module).",
+     "SetBanner",
+     "{\"remove\":true}",
+     {T("--module", "banner.module", "NAME"), T("--org", "banner.orgId", "ORG_ID")}},
+    {NULL,
+     "send-test",
+     "Sends a test copy of an earlier message (same module, route, template and banner) to your "
+     "own mailbox, to replicate a problem.",
+     "SendTestEmail",
+     NULL,
+     {P("messageId", "MESSAGE_ID"), TR("--to", "toAddress", "YOUR_ADDR"),
+      T("--org", "orgId", "ORG_ID")}},
     {"policy",
      "set",
      "Replaces the suite's rate-limit policy with a JSON file (operator).",
@@ -325,7 +364,9 @@ static int parse_time_ms(const char *s, long long *out)
     return 0;
 }
 
-static char *read_file(const char *path)
+/* The whole file, NUL-terminated, its length in *len_out; NULL when it
+ * cannot be read or is larger than FILE_MAX. */
+static char *read_file(const char *path, size_t *len_out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -335,12 +376,21 @@ static char *read_file(const char *path)
     size_t n;
     while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += n;
-        if (len + 1 >= cap && len < (64u << 20))
-            buf = realloc(buf, cap *= 2);
+        if (len > FILE_MAX) {
+            free(buf);
+            buf = NULL;
+        } else if (len + 1 >= cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                free(buf);
+            buf = bigger;
+        }
     }
     fclose(f);
     if (buf)
         buf[len] = '\0';
+    if (len_out)
+        *len_out = len;
     return buf;
 }
 
@@ -387,10 +437,29 @@ static json_t *value_of(const xc_arg *a, const char *text)
         }
         return json_string(buf);
     }
-    case XC_FILE: {
-        char *content = read_file(text);
+    case XC_FILE64: {
+        size_t len = 0;
+        char *content = read_file(text, &len);
         if (!content) {
-            fprintf(stderr, "xdctl: cannot read %s\n", text);
+            fprintf(stderr, "xdctl: cannot read %s (or it is over 64 MiB)\n", text);
+            return NULL;
+        }
+        char *b64 = gw_base64_encode((const uint8_t *)content, len);
+        free(content);
+        json_t *j = b64 ? json_string(b64) : NULL;
+        free(b64);
+        return j;
+    }
+    case XC_FILE: {
+        size_t len = 0;
+        char *content = read_file(text, &len);
+        if (!content) {
+            fprintf(stderr, "xdctl: cannot read %s (or it is over 64 MiB)\n", text);
+            return NULL;
+        }
+        if (strlen(content) != len) {
+            fprintf(stderr, "xdctl: %s holds a NUL byte: it must be text\n", text);
+            free(content);
             return NULL;
         }
         size_t n = strlen(content);

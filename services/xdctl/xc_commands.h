@@ -18,6 +18,7 @@ typedef enum xc_kind {
     XC_TIME,   /* "2026-11-27T09:15:00Z", "2026-11-27" or Unix ms -> ms */
     XC_NUMBER, /* decimal */
     XC_FILE,   /* the file's contents (a policy, a password) */
+    XC_FILE64, /* a binary file's contents as base64 (a bytes field: an image) */
 } xc_kind;
 
 typedef struct xc_arg {
