@@ -15,6 +15,7 @@
 #include "gateway.pb-c.h"
 #include "gw_json.h"
 #include "json_types.pb-c.h"
+#include "sender.pb-c.h"
 
 /* Packs a message into arena memory. */
 static uint8_t *pack(xd_arena *a, const ProtobufCMessage *m, size_t *len)
@@ -344,6 +345,48 @@ static void test_base64(void **state)
     xd_arena_free(a);
 }
 
+/* The gateway's SetBanner carries the image as proto3 bytes: standard base64
+ * in JSON, both ways, and the same bytes after a round trip. */
+static void test_banner_image_is_base64(void **state)
+{
+    (void)state;
+    xd_arena *a = xd_arena_new();
+    static const char json[] = "{\"banner\":{\"module\":\"registration\",\"html\":"
+                               "\"<img src=\\\"cid:banner\\\">\",\"image\":\"iVBORw0KGgo=\","
+                               "\"imageContentType\":\"image/png\",\"imageAlt\":\"Logo\"}}";
+    ProtobufCMessage *m = NULL;
+    xd_err err;
+    xd_err_clear(&err);
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(&xd__gateway__descriptor, "SetBanner");
+    assert_non_null(md);
+    xd_code rc = gw_json_parse(json, strlen(json), md->input, a, &m, &err);
+    if (rc != XD_OK)
+        fail_msg("%s", err.message);
+    const Xd__SetBannerRequest *r = (const Xd__SetBannerRequest *)m;
+    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    assert_int_equal(r->banner->image.len, 8);
+    assert_memory_equal(r->banner->image.data, png_magic, 8);
+    assert_string_equal(r->banner->image_content_type, "image/png");
+    char *text = assert_round_trip(a, m);
+    assert_non_null(strstr(text, "\"image\":\"iVBORw0KGgo=\""));
+    free(text);
+    /* Not base64: refused, naming the field. */
+    static const char bad[] = "{\"banner\":{\"image\":\"not base64!\"}}";
+    assert_int_equal(gw_json_parse(bad, strlen(bad), md->input, a, &m, &err), XD_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.field, "banner.image"));
+    /* The reply of ListBanners shows imageSize as a number, no bytes. */
+    Xd__Banner b = XD__BANNER__INIT;
+    b.image_size = 5120;
+    b.updated_at_ms = 1800000000000LL;
+    text = gw_json_dump(&b.base, 0);
+    assert_non_null(strstr(text, "\"imageSize\":5120"));
+    assert_non_null(strstr(text, "\"updatedAtMs\":\"1800000000000\""));
+    assert_null(strstr(text, "\"image\""));
+    free(text);
+    xd_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs_name_the_field),
         cmocka_unit_test(test_depth_is_bounded),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_banner_image_is_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
