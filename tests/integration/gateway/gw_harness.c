@@ -142,3 +142,21 @@ int gwh_stop(pid_t pid)
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+char *gwh_prom_check(const char *text)
+{
+    char path[400], cmd[1200];
+    snprintf(path, sizeof(path), "%s/metrics.txt", gwh_dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(text, 1, strlen(text), f);
+    fclose(f);
+    const char *src = getenv("XD_SOURCE_DIR");
+    assert_non_null(src);
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 '%s/tests/integration/gateway/prom_check.py' '%s' 2>&1", src, path);
+    char *out = NULL;
+    if (gwh_run(cmd, &out) != 0)
+        fail_msg("invalid Prometheus text: %s", out);
+    return out;
+}

@@ -34,6 +34,11 @@ const char *gwh_str(const json_t *j, const char *key);
 /* Asserts an error reply (status, code, message containing substring), frees it. */
 void gwh_expect_error(gwh_reply r, int status, const char *code, const char *substring);
 
+/* Validates a Prometheus text exposition with prom_check.py (the reference
+ * parser plus family rules; fails the test with its reason) and returns its
+ * canonical sample lines, malloc'd: "name{k=\"v\"} value" per line. */
+char *gwh_prom_check(const char *text);
+
 /* Starts exe with extra environment entries ("K=V", NULL-terminated). */
 pid_t gwh_spawn(const char *exe, const char *const *env);
 /* SIGTERM and wait; returns the exit status (-1 when killed by a signal). */

@@ -330,6 +330,32 @@ static void test_xdctl_exit_codes(void **state)
     assert_int_equal(strncmp(out, "orgId,name,status,", 18), 0);
     assert_non_null(strstr(out, "Xenegrade"));
     free(out);
+    /* The banner and test-send commands: usage errors before any call. */
+    out = xdctl("banner set --help", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "--image-file FILE"));
+    assert_non_null(strstr(out, "--html-file FILE"));
+    free(out);
+    out = xdctl("banner remove --help", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "--module NAME"));
+    free(out);
+    out = xdctl("send-test --help", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "MESSAGE_ID --to"));
+    free(out);
+    out = xdctl("banner set --html-file /nonexistent/banner.html", &rc);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "cannot read /nonexistent/banner.html"));
+    free(out);
+    out = xdctl("send-test msg_1", &rc); /* --to missing */
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "--to"));
+    free(out);
+    out = xdctl("banner", &rc); /* a group alone lists its commands */
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "banner list"));
+    free(out);
     snprintf(args, sizeof(args), "--key '%s' --json whoami", operator_key);
     out = xdctl(args, &rc);
     json_t *j = json_loads(out, 0, NULL);
@@ -391,6 +417,14 @@ static void test_metrics_and_unsubscribe(void **state)
     const char *type = strstr(r.body, "# TYPE xd_service_up gauge");
     assert_non_null(type);
     assert_null(strstr(type + 1, "# TYPE xd_service_up gauge")); /* one TYPE per family */
+    /* No sender here: said as xd_up 0, and no queue figures passed off as
+     * current; the whole text is valid for Prometheus's own parser. */
+    char *samples = gwh_prom_check(r.body);
+    assert_non_null(strstr(samples, "xd_up{service=\"sender\"} 0"));
+    assert_null(strstr(samples, "xd_queue_depth"));
+    assert_non_null(
+        strstr(samples, "xd_gateway_request_duration_seconds_count{method=\"WhoAmI\"}"));
+    free(samples);
     gwh_free(&r);
     /* Without optout_secret: a clear 503, never a fake success. */
     r = gwh_http("/u/eyJvcmciOiJ4In0.c2ln", NULL, NULL, NULL);

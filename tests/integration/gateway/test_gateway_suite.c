@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static pid_t pids[5]; /* ratelimit, verify, sender, ticket, gateway */
 static const char *const services[5] = {"ratelimit", "verify", "sender", "ticket", "gateway"};
 static char operator_key[200];
 static char org_a[64], org_b[64];
-static char *support_a, *support_b, *module_a, *admin_a;
+static char *support_a, *support_b, *module_a, *admin_a, *admin_b;
 
 static char *env(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *env(const char *fmt, ...)
@@ -54,6 +55,7 @@ static pid_t start_service(int i)
         env("XD_TICKET_VERIFY_URL=ipc://%s/verify.sock", gwh_dir),
         env("XD_GATEWAY_HTTP_LISTEN=%s", gwh_http_base),
         env("XD_GATEWAY_OPTOUT_SECRET=" OPTOUT_SECRET),
+        env("XD_GATEWAY_METRICS_CACHE=0"), /* every scrape asks the sender */
         env("XD_GATEWAY_RATELIMIT_URL=ipc://%s/ratelimit.sock", gwh_dir),
         env("XD_GATEWAY_VERIFY_URL=ipc://%s/verify.sock", gwh_dir),
         env("XD_GATEWAY_SENDER_URL=ipc://%s/sender.sock", gwh_dir),
@@ -137,6 +139,7 @@ static int setup(void **state)
     module_a = make_org_key("Suite A", "ROLE_MODULE", org_a);
     support_b = make_org_key("Suite B", "ROLE_SUPPORT", org_b);
     admin_a = make_org_key("Suite A", "ROLE_ADMIN", org_a);
+    admin_b = make_org_key("Suite B", "ROLE_ADMIN", org_b);
     return 0;
 }
 
@@ -151,6 +154,7 @@ static int teardown(void **state)
     free(support_b);
     free(module_a);
     free(admin_a);
+    free(admin_b);
     gwh_remove_dir();
     return bad;
 }
@@ -414,6 +418,245 @@ static void test_xdctl_service_commands(void **state)
     free(out);
 }
 
+/* Writes a file in the test dir; returns its path (static buffer per slot). */
+static const char *write_file(int slot, const char *name, const void *data, size_t len)
+{
+    static char paths[4][400];
+    snprintf(paths[slot], sizeof(paths[slot]), "%s/%s", gwh_dir, name);
+    FILE *f = fopen(paths[slot], "wb");
+    assert_non_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+    return paths[slot];
+}
+
+/* Every role x {SetBanner, ListBanners, SendTestEmail} over HTTP against the
+ * real sender: the denied ones are 403, the allowed ones reach the sender
+ * (whatever it answers, never 403/401). */
+static void test_new_methods_role_matrix(void **state)
+{
+    (void)state;
+    struct {
+        const char *key_name;
+        char *key;
+        int allowed[3];
+    } who[] = {{"module", module_a, {0, 0, 1}},
+               {"support", support_a, {0, 0, 1}},
+               {"admin", admin_a, {1, 1, 1}},
+               {"operator", operator_key, {1, 1, 1}}};
+    const char *paths[3] = {"/v1/SetBanner", "/v1/ListBanners", "/v1/SendTestEmail"};
+    char bodies[3][256];
+    snprintf(bodies[0], sizeof(bodies[0]),
+             "{\"banner\":{\"orgId\":\"%s\",\"module\":\"matrix\","
+             "\"text\":\"Matrix banner\"}}",
+             org_a);
+    snprintf(bodies[1], sizeof(bodies[1]), "{\"orgId\":\"%s\"}", org_a);
+    snprintf(bodies[2], sizeof(bodies[2]),
+             "{\"orgId\":\"%s\",\"messageId\":\"msg_none\",\"toAddress\":\"me@a.example\"}", org_a);
+    for (size_t w = 0; w < 4; w++)
+        for (int m = 0; m < 3; m++) {
+            gwh_reply r = gwh_http(paths[m], who[w].key, bodies[m], NULL);
+            if (!who[w].allowed[m] && r.status != 403)
+                fail_msg("%s as %s: want 403, got %d %s", paths[m], who[w].key_name, r.status,
+                         r.body);
+            if (who[w].allowed[m] && (r.status == 403 || r.status == 401 || r.status == 501))
+                fail_msg("%s as %s: got %d %s", paths[m], who[w].key_name, r.status, r.body);
+            gwh_free(&r);
+        }
+}
+
+static void test_banners(void **state)
+{
+    (void)state;
+    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0,    0,
+                                  13,   'I', 'H', 'D', 'R',  0,    0,    0,    1,    0,    0,
+                                  0,    1,   8,   6,   0,    0,    0,    0x1f, 0x15, 0xc4, 0x89};
+    const char *html = write_file(
+        0, "banner.html", "<p><img src=\"cid:banner\" alt=\"Suite A\"> Suite A College</p>\n", 61);
+    const char *text = write_file(1, "banner.txt", "Suite A College\n", 16);
+    const char *image = write_file(2, "logo.png", png, sizeof(png));
+    char args[1600];
+    snprintf(args, sizeof(args),
+             "banner set --html-file %s --text-file %s --image-file %s --image-type image/png "
+             "--image-alt 'Suite A logo'",
+             html, text, image);
+    int rc;
+    char *out = xdctl(admin_a, args, &rc); /* over NNG */
+    if (rc != 0)
+        fail_msg("banner set: %s", out);
+    free(out);
+    /* Over HTTP: the stored banner, its image size, never the bytes. */
+    gwh_reply r = gwh_http("/v1/ListBanners", admin_a, "{}", NULL);
+    assert_int_equal(r.status, 200);
+    json_t *list = json_object_get(r.json, "banners");
+    json_t *org_wide = NULL;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (!json_object_get(json_array_get(list, i), "module"))
+            org_wide = json_array_get(list, i);
+    if (!org_wide)
+        fail_msg("no organization-wide banner: %s", r.body);
+    assert_string_equal(gwh_str(org_wide, "orgId"), org_a);
+    assert_non_null(strstr(gwh_str(org_wide, "html"), "cid:banner"));
+    assert_int_equal(json_integer_value(json_object_get(org_wide, "imageSize")), sizeof(png));
+    assert_null(json_object_get(org_wide, "image"));
+    gwh_free(&r);
+    /* A module banner through HTTP with the image in base64 (proto3 bytes). */
+    r = gwh_http("/v1/SetBanner", admin_a,
+                 "{\"banner\":{\"module\":\"registration\",\"text\":\"Registration office\","
+                 "\"image\":\"iVBORw0KGgo=\",\"imageContentType\":\"image/png\","
+                 "\"imageAlt\":\"Logo\"}}",
+                 NULL);
+    if (r.status != 200)
+        fail_msg("SetBanner: %d %s", r.status, r.body);
+    assert_string_equal(gwh_str(json_object_get(r.json, "banner"), "module"), "registration");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "banner"), "imageSize")), 8);
+    gwh_free(&r);
+    /* B sees none of A's banners and cannot name A; the operator can. */
+    r = gwh_http("/v1/ListBanners", admin_b, "{}", NULL);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "Suite A"));
+    assert_null(strstr(r.body, org_a));
+    gwh_free(&r);
+    char body[300];
+    snprintf(body, sizeof(body), "{\"orgId\":\"%s\"}", org_a);
+    gwh_expect_error(gwh_http("/v1/ListBanners", admin_b, body, NULL), 404, "NOT_FOUND", NULL);
+    snprintf(body, sizeof(body), "{\"banner\":{\"orgId\":\"%s\"},\"remove\":true}", org_a);
+    gwh_expect_error(gwh_http("/v1/SetBanner", admin_b, body, NULL), 404, "NOT_FOUND", NULL);
+    snprintf(body, sizeof(body), "{\"orgId\":\"%s\"}", org_a);
+    r = gwh_http("/v1/ListBanners", operator_key, body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "Registration office"));
+    gwh_free(&r);
+    /* xdctl lists and removes (NNG). */
+    out = xdctl(admin_a, "--csv banner list", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "registration"));
+    free(out);
+    out = xdctl(admin_a, "--json banner remove --module registration", &rc);
+    if (rc != 0)
+        fail_msg("banner remove: %s", out);
+    assert_non_null(strstr(out, "\"changed\": true"));
+    free(out);
+    out = xdctl(admin_a, "--json banner remove --module registration", &rc); /* idempotent */
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "\"changed\": true"));
+    free(out);
+    out = xdctl(admin_a, "banner list", &rc);
+    assert_null(strstr(out, "Registration office"));
+    assert_non_null(strstr(out, "Suite A College"));
+    free(out);
+    out = xdctl(module_a, "banner list", &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "PERMISSION_DENIED"));
+    free(out);
+}
+
+static void test_send_test_email(void **state)
+{
+    (void)state;
+    gwh_reply r =
+        gwh_http("/v1/SendEmail", module_a,
+                 "{\"module\":\"registration\",\"category\":\"MAIL_CATEGORY_TRANSACTIONAL\","
+                 "\"from\":{\"address\":\"noreply@a.example\"},\"subject\":\"Enrolment\","
+                 "\"textBody\":\"Welcome\",\"to\":[{\"address\":\"student@example.com\"}]}",
+                 NULL);
+    if (r.status != 200)
+        fail_msg("SendEmail: %d %s", r.status, r.body);
+    char original[128];
+    snprintf(original, sizeof(original), "%s", gwh_str(r.json, "messageId"));
+    assert_true(original[0]);
+    gwh_free(&r);
+    char body[400];
+    snprintf(body, sizeof(body), "{\"messageId\":\"%s\",\"toAddress\":\"support-me@a.example\"}",
+             original);
+    r = gwh_http("/v1/SendTestEmail", support_a, body, NULL); /* HTTP */
+    if (r.status != 200)
+        fail_msg("SendTestEmail: %d %s", r.status, r.body);
+    json_t *o = json_array_get(json_object_get(r.json, "recipients"), 0);
+    assert_string_equal(gwh_str(o, "address"), "support-me@a.example");
+    assert_string_equal(gwh_str(o, "outcome"), "OUTCOME_QUEUED");
+    assert_true(strlen(gwh_str(o, "recipientId")) > 0);
+    assert_string_not_equal(gwh_str(r.json, "messageId"), original); /* a new message */
+    gwh_free(&r);
+    char args[300];
+    int rc;
+    snprintf(args, sizeof(args), "send-test %s --to admin-me@a.example", original);
+    char *out = xdctl(admin_a, args, &rc); /* NNG */
+    if (rc != 0)
+        fail_msg("send-test: %s", out);
+    assert_non_null(strstr(out, "admin-me@a.example"));
+    assert_non_null(strstr(out, "OUTCOME_QUEUED"));
+    free(out);
+    /* Another organization's message: NOT_FOUND, for a key of B and for B
+     * naming A. */
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", support_b, body, NULL), 404, "NOT_FOUND", NULL);
+    snprintf(body, sizeof(body),
+             "{\"orgId\":\"%s\",\"messageId\":\"%s\",\"toAddress\":\"b@b.example\"}", org_a,
+             original);
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", admin_b, body, NULL), 404, "NOT_FOUND", NULL);
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", module_a,
+                              "{\"messageId\":\"msg_doesnotexist\",\"toAddress\":\"me@a.example\"}",
+                              NULL),
+                     404, "NOT_FOUND", NULL);
+}
+
+/* /metrics with the real sender: valid text, queue depth and outcomes. */
+static void test_metrics_with_queue_figures(void **state)
+{
+    (void)state;
+    gwh_reply r = gwh_http("/metrics", NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char *samples = gwh_prom_check(r.body);
+    assert_non_null(strstr(samples, "xd_up{service=\"sender\"} 1"));
+    static const char *const series[] = {
+        "xd_queue_depth{state=\"queued\"} ",
+        "xd_queue_depth{state=\"deferred\"} ",
+        "xd_queue_depth{state=\"sending\"} ",
+        "xd_deliveries{outcome=\"delivered\"} ",
+        "xd_deliveries{outcome=\"bounced\"} ",
+        "xd_deliveries{outcome=\"expired\"} ",
+        "xd_sender_outbox_pending{} ",
+        "xd_queue_oldest_waiting_seconds{} ",
+        "xd_gateway_requests_total{code=\"OK\",method=\"SendEmail\",transport=\"http\"} ",
+    };
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+        if (!strstr(samples, series[i]))
+            fail_msg("no %s in\n%s", series[i], samples);
+    /* The messages queued above are counted (queued, sending, delivered or
+     * deferred: the capture sink is not running, so none is lost). */
+    unsigned long long total = 0;
+    const char *states[] = {
+        "xd_queue_depth{state=\"queued\"} ", "xd_queue_depth{state=\"deferred\"} ",
+        "xd_queue_depth{state=\"sending\"} ", "xd_deliveries{outcome=\"delivered\"} "};
+    for (int i = 0; i < 4; i++)
+        total += strtoull(strstr(samples, states[i]) + strlen(states[i]), NULL, 10);
+    assert_true(total >= 3); /* SendEmail + two test copies */
+    free(samples);
+    gwh_free(&r);
+}
+
+/* A sender that hangs (SIGSTOP) does not hang a scrape: xd_up 0, quickly. */
+static void test_metrics_with_hung_sender(void **state)
+{
+    (void)state;
+    assert_int_equal(kill(pids[2], SIGSTOP), 0);
+    int64_t t0 = xd_monotonic_ms();
+    gwh_reply r = gwh_http("/metrics", NULL, NULL, NULL);
+    int64_t took = xd_monotonic_ms() - t0;
+    kill(pids[2], SIGCONT);
+    assert_int_equal(r.status, 200);
+    char *samples = gwh_prom_check(r.body);
+    assert_non_null(strstr(samples, "xd_up{service=\"sender\"} 0"));
+    assert_null(strstr(samples, "xd_queue_depth"));
+    assert_non_null(strstr(r.body, "# sender QueueStats not available: DEADLINE_EXCEEDED"));
+    /* metrics_timeout is 300 ms; a client default (5 s) would be far over. */
+    if (took > 2500)
+        fail_msg("a scrape with the sender stopped took %lld ms", (long long)took);
+    free(samples);
+    gwh_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +665,11 @@ int main(void)
         cmocka_unit_test(test_tickets_are_per_organization),
         cmocka_unit_test(test_one_click_unsubscribe),
         cmocka_unit_test(test_xdctl_service_commands),
+        cmocka_unit_test(test_new_methods_role_matrix),
+        cmocka_unit_test(test_banners),
+        cmocka_unit_test(test_send_test_email),
+        cmocka_unit_test(test_metrics_with_queue_figures),
+        cmocka_unit_test(test_metrics_with_hung_sender),
         cmocka_unit_test(test_quota_and_refund),
         cmocka_unit_test(test_service_down_is_named),
     };
