@@ -69,7 +69,7 @@ xd_code gw_api_dispatch(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in, Pr
     return fn(ctx, req, in, out, err);
 }
 
-xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested, const char **org_out,
+xd_code gw_target_org(gw_ctx *ctx, gw_req *req, const char *requested, const char **org_out,
                       xd_err *err)
 {
     if (!requested || !requested[0] || strcmp(requested, req->key.org_id) == 0) {
@@ -81,8 +81,13 @@ xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested, con
                             requested);
     gw_org org;
     xd_code rc = gw_store_get_org(ctx->store, requested, &org, err);
-    if (rc == XD_OK)
+    if (rc == XD_OK) {
         *org_out = requested;
+        /* The operator acts for that organization now: services that hold
+         * the caller to its own organization (the sender) see it as the
+         * caller's; role and principal still say who it is. */
+        req->caller.org_id = xd_arena_strdup(req->arena, requested);
+    }
     return rc;
 }
 

@@ -70,8 +70,10 @@ int gw_api_implemented(const char *method);
 
 /* The organization a request acts on. requested "" = the caller's own. An
  * operator may name any existing organization; any other role only its own:
- * another organization is NOT_FOUND (its existence is not revealed). */
-xd_code gw_target_org(gw_ctx *ctx, const gw_req *req, const char *requested, const char **org_out,
+ * another organization is NOT_FOUND (its existence is not revealed). When an
+ * operator names another organization, req->caller.org_id becomes it, so the
+ * services see the call as acting for that organization. */
+xd_code gw_target_org(gw_ctx *ctx, gw_req *req, const char *requested, const char **org_out,
                       xd_err *err);
 
 /* Options for a call to a service on behalf of req: the derived Caller (never

@@ -465,14 +465,15 @@ static void test_new_methods_role_matrix(void **state)
         }
 }
 
+#define BANNER_HTML "<p><img src=\"cid:banner\" alt=\"Suite A\"> Suite A College</p>\n"
+
 static void test_banners(void **state)
 {
     (void)state;
     static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0,    0,
                                   13,   'I', 'H', 'D', 'R',  0,    0,    0,    1,    0,    0,
                                   0,    1,   8,   6,   0,    0,    0,    0x1f, 0x15, 0xc4, 0x89};
-    const char *html = write_file(
-        0, "banner.html", "<p><img src=\"cid:banner\" alt=\"Suite A\"> Suite A College</p>\n", 61);
+    const char *html = write_file(0, "banner.html", BANNER_HTML, strlen(BANNER_HTML));
     const char *text = write_file(1, "banner.txt", "Suite A College\n", 16);
     const char *image = write_file(2, "logo.png", png, sizeof(png));
     char args[1600];
@@ -555,46 +556,49 @@ static void test_banners(void **state)
 static void test_send_test_email(void **state)
 {
     (void)state;
-    gwh_reply r =
-        gwh_http("/v1/SendEmail", module_a,
-                 "{\"module\":\"registration\",\"category\":\"MAIL_CATEGORY_TRANSACTIONAL\","
-                 "\"from\":{\"address\":\"noreply@a.example\"},\"subject\":\"Enrolment\","
-                 "\"textBody\":\"Welcome\",\"to\":[{\"address\":\"student@example.com\"}]}",
-                 NULL);
+    /* The original: sent by an operator for organization B (its quota, not
+     * A's, which test_quota_and_refund counts on). */
+    char body[600];
+    snprintf(body, sizeof(body),
+             "{\"orgId\":\"%s\",\"module\":\"registration\",\"category\":"
+             "\"MAIL_CATEGORY_TRANSACTIONAL\",\"from\":{\"address\":\"noreply@b.example\"},"
+             "\"subject\":\"Enrolment\",\"textBody\":\"Welcome\",\"to\":[{\"address\":"
+             "\"student@example.com\"}]}",
+             org_b);
+    gwh_reply r = gwh_http("/v1/SendEmail", operator_key, body, NULL);
     if (r.status != 200)
         fail_msg("SendEmail: %d %s", r.status, r.body);
     char original[128];
     snprintf(original, sizeof(original), "%s", gwh_str(r.json, "messageId"));
     assert_true(original[0]);
     gwh_free(&r);
-    char body[400];
-    snprintf(body, sizeof(body), "{\"messageId\":\"%s\",\"toAddress\":\"support-me@a.example\"}",
+    snprintf(body, sizeof(body), "{\"messageId\":\"%s\",\"toAddress\":\"support-me@b.example\"}",
              original);
-    r = gwh_http("/v1/SendTestEmail", support_a, body, NULL); /* HTTP */
+    r = gwh_http("/v1/SendTestEmail", support_b, body, NULL); /* HTTP */
     if (r.status != 200)
         fail_msg("SendTestEmail: %d %s", r.status, r.body);
     json_t *o = json_array_get(json_object_get(r.json, "recipients"), 0);
-    assert_string_equal(gwh_str(o, "address"), "support-me@a.example");
+    assert_string_equal(gwh_str(o, "address"), "support-me@b.example");
     assert_string_equal(gwh_str(o, "outcome"), "OUTCOME_QUEUED");
     assert_true(strlen(gwh_str(o, "recipientId")) > 0);
     assert_string_not_equal(gwh_str(r.json, "messageId"), original); /* a new message */
     gwh_free(&r);
     char args[300];
     int rc;
-    snprintf(args, sizeof(args), "send-test %s --to admin-me@a.example", original);
-    char *out = xdctl(admin_a, args, &rc); /* NNG */
+    snprintf(args, sizeof(args), "send-test %s --to admin-me@b.example", original);
+    char *out = xdctl(admin_b, args, &rc); /* NNG */
     if (rc != 0)
         fail_msg("send-test: %s", out);
-    assert_non_null(strstr(out, "admin-me@a.example"));
+    assert_non_null(strstr(out, "admin-me@b.example"));
     assert_non_null(strstr(out, "OUTCOME_QUEUED"));
     free(out);
-    /* Another organization's message: NOT_FOUND, for a key of B and for B
-     * naming A. */
-    gwh_expect_error(gwh_http("/v1/SendTestEmail", support_b, body, NULL), 404, "NOT_FOUND", NULL);
+    /* Another organization's message: NOT_FOUND, for a key of A and for A
+     * naming B. */
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", support_a, body, NULL), 404, "NOT_FOUND", NULL);
     snprintf(body, sizeof(body),
-             "{\"orgId\":\"%s\",\"messageId\":\"%s\",\"toAddress\":\"b@b.example\"}", org_a,
+             "{\"orgId\":\"%s\",\"messageId\":\"%s\",\"toAddress\":\"a@a.example\"}", org_b,
              original);
-    gwh_expect_error(gwh_http("/v1/SendTestEmail", admin_b, body, NULL), 404, "NOT_FOUND", NULL);
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", admin_a, body, NULL), 404, "NOT_FOUND", NULL);
     gwh_expect_error(gwh_http("/v1/SendTestEmail", module_a,
                               "{\"messageId\":\"msg_doesnotexist\",\"toAddress\":\"me@a.example\"}",
                               NULL),
