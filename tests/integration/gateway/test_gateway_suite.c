@@ -361,7 +361,7 @@ static void test_service_down_is_named(void **state)
 /* xdctl with a key file, against the same gateway. */
 static char *xdctl(const char *key, const char *args, int *rc)
 {
-    char key_file[400], cmd[2048];
+    char key_file[400], cmd[4096];
     snprintf(key_file, sizeof(key_file), "%s/cli.key", gwh_dir);
     FILE *f = fopen(key_file, "w");
     fprintf(f, "%s\n", key);
