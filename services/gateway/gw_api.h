@@ -131,6 +131,14 @@ xd_code gw_forward(gw_ctx *ctx, gw_req *req, gw_service svc, const char *svc_met
 xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const ProtobufCMessage *in,
                          ProtobufCMessage *out, xd_err *err);
 
+/* Reserves n recipients of org_id's quota at ratelimit under the Consume id
+ * consume (a repeated id never counts twice). Over quota: RESOURCE_EXHAUSTED
+ * with retry_after_ms; nothing is reserved. */
+xd_code gw_quota_reserve(gw_ctx *ctx, gw_req *req, const char *org_id, const char *consume,
+                         uint32_t n, xd_err *err);
+/* Gives back n recipients of an earlier reservation (best effort, logged). */
+void gw_quota_refund(gw_ctx *ctx, gw_req *req, const char *consume, uint32_t n);
+
 /* Fills an xd.HealthReply for the gateway process itself. */
 void gw_fill_self_health(gw_ctx *ctx, xd_arena *arena, Xd__HealthReply *h);
 

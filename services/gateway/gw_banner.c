@@ -140,11 +140,19 @@ xd_code gw_send_test_email(gw_ctx *ctx, gw_req *req, const ProtobufCMessage *in,
     t.message_id = r->message_id;
     t.to = &to;
     t.idempotency_key = test_copy_key(req);
+    /* A test copy is one recipient of the organization's quota, like any
+     * send; the same id for a re-sent call never counts twice. */
+    const char *consume = xd_arena_printf(req->arena, "send-%s", t.idempotency_key);
+    rc = gw_quota_reserve(ctx, req, org, consume, 1, err);
+    if (rc != XD_OK)
+        return rc;
     ProtobufCMessage *m = NULL;
     rc = gw_call_service(ctx, req, GW_SVC_SENDER, "SendTestCopy", &t.base,
                          &xd__submit_reply__descriptor, &m, err);
-    if (rc != XD_OK)
+    if (rc != XD_OK) {
+        gw_quota_refund(ctx, req, consume, 1);
         return rc;
+    }
     const Xd__SubmitReply *sub = (const Xd__SubmitReply *)m;
     rep->message_id = sub->message_id;
     rep->duplicate = sub->duplicate;

@@ -44,7 +44,7 @@ static char *consume_id(gw_req *req, const char *org_id, const char *idem_key)
     return xd_arena_printf(req->arena, "send-%s", hex);
 }
 
-static void refund(gw_ctx *ctx, gw_req *req, const char *consume, uint32_t n)
+void gw_quota_refund(gw_ctx *ctx, gw_req *req, const char *consume, uint32_t n)
 {
     if (n == 0)
         return;
@@ -73,6 +73,33 @@ static const char *suppression_reason(const Xd__Suppression *s)
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&xd__suppression_reason__descriptor, (int)s->reason);
     return v ? v->name : "SUPPRESSION_REASON_UNSPECIFIED";
+}
+
+xd_code gw_quota_reserve(gw_ctx *ctx, gw_req *req, const char *org_id, const char *consume,
+                         uint32_t n, xd_err *err)
+{
+    Xd__Subject subject = XD__SUBJECT__INIT;
+    subject.org_id = (char *)org_id;
+    Xd__ConsumeRequest cr = XD__CONSUME_REQUEST__INIT;
+    cr.request_id = (char *)consume;
+    cr.subject = &subject;
+    cr.recipients = n;
+    ProtobufCMessage *m = NULL;
+    xd_code rc = call_svc(ctx, req, GW_SVC_RATELIMIT, "Consume", &cr.base,
+                          &xd__consume_reply__descriptor, &m, err);
+    if (rc != XD_OK)
+        return rc;
+    const Xd__ConsumeReply *quota = (const Xd__ConsumeReply *)m;
+    if (quota->decision == XD__DECISION__DECISION_GRANTED)
+        return XD_OK;
+    err->retry_after_ms = quota->retry_after_ms > 0 ? quota->retry_after_ms : 0;
+    if (quota->retry_after_ms < 0)
+        return xd_err_set(err, XD_RESOURCE_EXHAUSTED,
+                          "%u recipients can never fit the limit '%s' (%s): split the send", n,
+                          quota->binding_rule, quota->reason);
+    return xd_err_set(err, XD_RESOURCE_EXHAUSTED,
+                      "over quota (rule '%s': %s): nothing was queued; retry in %lld ms",
+                      quota->binding_rule, quota->reason, (long long)quota->retry_after_ms);
 }
 
 xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const ProtobufCMessage *in,
@@ -108,28 +135,10 @@ xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const Pro
 
     /* 1. Reserve the quota: recipients, all or nothing. */
     const char *consume = consume_id(req, org_id, sr->idempotency_key);
-    Xd__Subject subject = XD__SUBJECT__INIT;
-    subject.org_id = (char *)org_id;
-    Xd__ConsumeRequest cr = XD__CONSUME_REQUEST__INIT;
-    cr.request_id = (char *)consume;
-    cr.subject = &subject;
-    cr.recipients = (uint32_t)n;
-    ProtobufCMessage *m = NULL;
-    xd_code rc = call_svc(ctx, req, GW_SVC_RATELIMIT, "Consume", &cr.base,
-                          &xd__consume_reply__descriptor, &m, err);
+    xd_code rc = gw_quota_reserve(ctx, req, org_id, consume, (uint32_t)n, err);
     if (rc != XD_OK)
         return rc;
-    const Xd__ConsumeReply *quota = (const Xd__ConsumeReply *)m;
-    if (quota->decision != XD__DECISION__DECISION_GRANTED) {
-        err->retry_after_ms = quota->retry_after_ms > 0 ? quota->retry_after_ms : 0;
-        if (quota->retry_after_ms < 0)
-            return xd_err_set(err, XD_RESOURCE_EXHAUSTED,
-                              "%zu recipients can never fit the limit '%s' (%s): split the send", n,
-                              quota->binding_rule, quota->reason);
-        return xd_err_set(err, XD_RESOURCE_EXHAUSTED,
-                          "over quota (rule '%s': %s): nothing was queued; retry in %lld ms",
-                          quota->binding_rule, quota->reason, (long long)quota->retry_after_ms);
-    }
+    ProtobufCMessage *m = NULL;
 
     /* 2. Recipient checks: suppression, opt-out, syntax. */
     Xd__CheckRecipientsRequest chk = XD__CHECK_RECIPIENTS_REQUEST__INIT;
@@ -146,7 +155,7 @@ xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const Pro
         rc = xd_err_set(err, XD_INTERNAL, "verify answered %zu checks for %zu recipients",
                         checks->n_checks, n);
     if (rc != XD_OK) {
-        refund(ctx, req, consume, (uint32_t)n);
+        gw_quota_refund(ctx, req, consume, (uint32_t)n);
         return rc;
     }
 
@@ -186,7 +195,7 @@ xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const Pro
         rep->recipients[i] = o;
     }
     if (queued_candidates == 0) {
-        refund(ctx, req, consume, (uint32_t)n);
+        gw_quota_refund(ctx, req, consume, (uint32_t)n);
         return XD_OK;
     }
     sub->to = kept[0];
@@ -200,7 +209,7 @@ xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const Pro
     rc = call_svc(ctx, req, GW_SVC_SENDER, "Submit", &sub->base, &xd__submit_reply__descriptor, &m,
                   err);
     if (rc != XD_OK) {
-        refund(ctx, req, consume, (uint32_t)n);
+        gw_quota_refund(ctx, req, consume, (uint32_t)n);
         return rc;
     }
     const Xd__SubmitReply *submitted = (const Xd__SubmitReply *)m;
@@ -223,6 +232,6 @@ xd_code gw_send_pipeline(gw_ctx *ctx, gw_req *req, const char *org_id, const Pro
         }
     }
     /* 5. Give back what was reserved but not queued. */
-    refund(ctx, req, consume, (uint32_t)(n - queued));
+    gw_quota_refund(ctx, req, consume, (uint32_t)(n - queued));
     return XD_OK;
 }

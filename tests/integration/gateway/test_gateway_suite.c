@@ -335,6 +335,34 @@ static void test_quota_and_refund(void **state)
         assert_true(strlen(gwh_str(outcome(&q, i), "recipientId")) > 0);
     }
     gwh_free(&q);
+    /* One recipient left. A test copy the sender refuses gives its
+     * reservation back: three in a row are each NOT_FOUND, never 429. */
+    for (int i = 0; i < 3; i++)
+        gwh_expect_error(gwh_http("/v1/SendTestEmail", module_a,
+                                  "{\"messageId\":\"msg_doesnotexist\",\"toAddress\":"
+                                  "\"me@a.example\"}",
+                                  NULL),
+                         404, "NOT_FOUND", NULL);
+}
+
+/* A test copy counts against the quota like any send (after
+ * test_quota_and_refund: org A has one recipient left of 3 per hour). */
+static void test_test_copy_counts_quota(void **state)
+{
+    (void)state;
+    gwh_reply r = gwh_http("/v1/SendEmail", module_a,
+                           "{\"module\":\"m\",\"category\":\"MAIL_CATEGORY_TRANSACTIONAL\","
+                           "\"from\":{\"address\":\"noreply@a.example\"},\"subject\":\"s\","
+                           "\"textBody\":\"t\",\"to\":[{\"address\":\"ok3@example.com\"}]}",
+                           NULL);
+    if (r.status != 200)
+        fail_msg("SendEmail: %d %s", r.status, r.body);
+    char body[300];
+    snprintf(body, sizeof(body), "{\"messageId\":\"%s\",\"toAddress\":\"me@a.example\"}",
+             gwh_str(r.json, "messageId"));
+    gwh_free(&r);
+    gwh_expect_error(gwh_http("/v1/SendTestEmail", module_a, body, NULL), 429, "RESOURCE_EXHAUSTED",
+                     "over quota");
 }
 
 static void test_service_down_is_named(void **state)
@@ -676,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_metrics_with_hung_sender),
         cmocka_unit_test(test_quota_and_refund),
         cmocka_unit_test(test_service_down_is_named),
+        cmocka_unit_test(test_test_copy_counts_quota),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
