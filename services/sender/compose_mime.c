@@ -10,6 +10,7 @@
 typedef struct body_ctx {
     const snd_message *m;
     const snd_compose_opts *o;
+    const snd_banner *banner; /* o->banner, else the message's own; NULL = none */
     const char *seed;
     snd_buf text; /* final text part, CRLF */
     snd_buf html; /* final HTML part, CRLF */
@@ -35,9 +36,59 @@ static const char *find_ci(const char *hay, const char *needle, int last)
     return found;
 }
 
+static int is_cid_char(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr(".@-_+=", ch));
+}
+
+const char *snd_banner_cid_ref(const char *html)
+{
+    static const char REF[] = "cid:banner";
+    for (const char *p = html ? find_ci(html, REF, 0) : NULL; p; p = find_ci(p + 1, REF, 0))
+        if (!is_cid_char((unsigned char)p[sizeof REF - 1]))
+            return p;
+    return NULL;
+}
+
+/* The banner's HTML with every cid:banner pointing at this message's image. */
+static void banner_html(snd_buf *out, const char *html, const char *cid)
+{
+    const char *p = html, *ref;
+    while ((ref = snd_banner_cid_ref(p)) != NULL) {
+        snd_buf_append(out, p, (size_t)(ref - p));
+        snd_buf_printf(out, "cid:%s", cid);
+        p = ref + strlen("cid:banner");
+    }
+    snd_buf_puts(out, p);
+}
+
+/* Text for an HTML attribute value in double quotes. */
+static void html_attr(snd_buf *out, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '"':
+            snd_buf_puts(out, "&quot;");
+            break;
+        case '&':
+            snd_buf_puts(out, "&amp;");
+            break;
+        case '<':
+            snd_buf_puts(out, "&lt;");
+            break;
+        case '>':
+            snd_buf_puts(out, "&gt;");
+            break;
+        default:
+            snd_buf_putc(out, *s);
+        }
+    }
+}
+
 static void build_text(body_ctx *c, const char *url)
 {
-    const snd_banner *b = c->o->banner;
+    const snd_banner *b = c->banner;
     const char *banner = b ? (b->text ? b->text : b->image_alt) : NULL;
     if (banner && banner[0]) {
         snd_mime_crlf_normalize(&c->text, banner, strlen(banner));
@@ -53,14 +104,17 @@ static void build_text(body_ctx *c, const char *url)
 static void build_html(body_ctx *c, const char *url)
 {
     const char *src = c->m->html_body;
-    const snd_banner *b = c->o->banner;
+    const snd_banner *b = c->banner;
     snd_buf banner;
     snd_buf_init(&banner, 0);
     if (b && b->html && b->html[0])
-        snd_buf_puts(&banner, b->html);
-    if (c->has_banner_image)
-        snd_buf_printf(&banner, "<div><img src=\"cid:%s\" alt=\"%s\"></div>", c->banner_cid,
-                       b->image_alt && !strpbrk(b->image_alt, "\"<>&") ? b->image_alt : "");
+        banner_html(&banner, b->html, c->banner_cid);
+    /* An image the banner's HTML does not show itself gets its own block. */
+    if (c->has_banner_image && !snd_banner_cid_ref(b->html)) {
+        snd_buf_printf(&banner, "<div><img src=\"cid:%s\" alt=\"", c->banner_cid);
+        html_attr(&banner, b->image_alt);
+        snd_buf_puts(&banner, "\"></div>");
+    }
     /* The banner goes right after <body ...>, the footer before </body>. */
     const char *body_open = find_ci(src, "<body", 0);
     const char *after_open = body_open ? strchr(body_open, '>') : NULL;
@@ -168,8 +222,8 @@ static void write_html_side(snd_buf *out, body_ctx *c)
     part_sep(out, b);
     write_text_entity(out, &c->html, "html");
     if (c->has_banner_image) {
-        snd_attachment img = {"", c->o->banner->image_type, c->banner_cid, c->o->banner->image,
-                              c->o->banner->image_len};
+        snd_attachment img = {"", c->banner->image_type, c->banner_cid, c->banner->image,
+                              c->banner->image_len};
         part_sep(out, b);
         write_file_entity(out, &img, 1);
     }
@@ -213,7 +267,8 @@ xd_code snd_mime_write_body(snd_buf *out, const snd_message *m, const snd_compos
     snd_buf_init(&c.html, SND_MAX_BODY * 2);
     c.has_text = m->text_body && m->text_body[0];
     c.has_html = m->html_body && m->html_body[0];
-    const snd_banner *bn = o->banner;
+    c.banner = o->banner ? o->banner : m->banner;
+    const snd_banner *bn = c.banner;
     c.has_banner_image = c.has_html && bn && bn->image && bn->image_len && bn->image_type &&
                          strncasecmp(bn->image_type, "image/", 6) == 0 &&
                          !strpbrk(bn->image_type, "\r\n\";");

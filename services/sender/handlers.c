@@ -163,9 +163,12 @@ static xd_code h_rotate(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
 }
 
 static const xd_method_impl METHODS[] = {
-    {"CreateDkimKey", h_create},   {"ListDkimKeys", h_list},          {"RotateDkimKey", h_rotate},
-    {"Submit", snd_h_submit},      {"GetMessage", snd_h_get_message}, {"Cancel", snd_h_cancel},
-    {"SetRelay", snd_h_set_relay},
+    {"CreateDkimKey", h_create},         {"ListDkimKeys", h_list},
+    {"RotateDkimKey", h_rotate},         {"Submit", snd_h_submit},
+    {"GetMessage", snd_h_get_message},   {"Cancel", snd_h_cancel},
+    {"SetRelay", snd_h_set_relay},       {"SetBanner", snd_h_set_banner},
+    {"ListBanners", snd_h_list_banners}, {"SendTestCopy", snd_h_send_test_copy},
+    {"QueueStats", snd_h_queue_stats},
 };
 
 static const xd_config_item CONFIG[] = {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "queue_internal.h"
+#include "sender_banner.h"
 #include "sender_schema.h"
 #include "xd/db.h"
 #include "xd/util.h"
@@ -223,6 +224,8 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
     xd_random_hex(mid + 1, 12);
     if (rc == XD_OK)
         rc = insert_message(q, s, mid, now, err);
+    if (rc == XD_OK)
+        rc = snd_banner_snapshot(q, s->org_id, s->module, mid, s->banner_of, err);
     if (rc == XD_OK)
         rc = insert_recipients(q, s, mid, now, err);
     if (rc == XD_OK && has_key) {
