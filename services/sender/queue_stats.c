@@ -6,8 +6,9 @@
 #include "queue_internal.h"
 #include "xd/db.h"
 
-/* Runs sql (optionally bound to org) and adds (state, n) rows to counts,
- * or reads one integer into *one when counts is NULL. Lock held. */
+/* Runs sql (optionally bound to org) and adds (state, n) rows to counts
+ * (state -1, the outbox, to *one), or reads one integer into *one when
+ * counts is NULL. Lock held. */
 static xd_code query(snd_queue *q, const char *sql, const char *org, int64_t counts[16],
                      int64_t *one, xd_err *err)
 {
@@ -24,7 +25,9 @@ static xd_code query(snd_queue *q, const char *sql, const char *org, int64_t cou
             continue;
         }
         int state = sqlite3_column_int(st, 0);
-        if (state >= 0 && state < 16)
+        if (state == -1)
+            *one = sqlite3_column_int64(st, 1);
+        else if (state >= 0 && state < 16)
             counts[state] += sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
@@ -45,7 +48,7 @@ xd_code snd_queue_stats_read(snd_queue *q, const char *org_id, snd_queue_stats *
     rc = query(q,
                org ? "SELECT state, n FROM queue_counts WHERE org_id = ?1"
                    : "SELECT state, sum(n) FROM queue_counts GROUP BY state",
-               org, out->counts, NULL, err);
+               org, out->counts, &out->outbox_pending, err);
     if (rc == XD_OK)
         rc = query(q,
                    org ? "SELECT coalesce(min(born_ms), 0) FROM recipients "
@@ -54,12 +57,6 @@ xd_code snd_queue_stats_read(snd_queue *q, const char *org_id, snd_queue_stats *
                        : "SELECT coalesce(min(born_ms), 0) FROM recipients "
                          "INDEXED BY recipients_waiting_age WHERE state IN (1, 2)",
                    org, NULL, &out->oldest_waiting_ms, err);
-    if (rc == XD_OK)
-        rc = query(q,
-                   org ? "SELECT count(*) FROM outbox o JOIN messages m "
-                         "ON m.message_id = o.message_id WHERE m.org_id = ?1"
-                       : "SELECT count(*) FROM outbox",
-                   org, NULL, &out->outbox_pending, err);
     xd_db_exec(q->db, "COMMIT", NULL);
     pthread_mutex_unlock(&q->mu);
     return rc;

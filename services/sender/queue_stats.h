@@ -3,11 +3,11 @@
  * recipients in each state, the age of the oldest one still waiting, and
  * the events verify has not acknowledged yet.
  *
- * Cheap on a large queue: the per-state counts come from queue_counts,
- * which triggers keep in step with every recipient insert, state change
- * and delete (sender_schema.c, migration 3); the oldest waiting recipient
- * is the first entry of a partial index. Only the org-scoped outbox count
- * walks the outbox (normally near empty: the pump drains it).
+ * Cheap on a large queue: the per-state and outbox counts come from
+ * queue_counts, which triggers keep in step with every recipient insert,
+ * state change and delete and every outbox insert and delete
+ * (sender_schema.c, migration 3); the oldest waiting recipient is the
+ * first entry of a partial index. Nothing walks the queue.
  * Memory: plain out-struct. Thread-safety: locks the queue itself.
  */
 #ifndef SND_QUEUE_STATS_H
