@@ -161,17 +161,19 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
 /* Safety net for the "no line over 998 octets" rule. */
 static int longest_line(const char *s, size_t n)
 {
-    size_t longest = 0, cur = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') {
-            longest = cur > longest ? cur : longest;
-            cur = 0;
-            i++;
+    size_t longest = 0;
+    const char *line = s, *p = s, *end = s + n;
+    while (p < end && (p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+        if (p + 1 < end && p[1] == '\n') {
+            if ((size_t)(p - line) > longest)
+                longest = (size_t)(p - line);
+            p += 2;
+            line = p;
         } else {
-            cur++;
+            p++;
         }
     }
-    return (int)(cur > longest ? cur : longest);
+    return (int)((size_t)(end - line) > longest ? (size_t)(end - line) : longest);
 }
 
 xd_code snd_compose(const snd_message *m, const snd_compose_opts *o, snd_buf *out, xd_err *err)
