@@ -134,15 +134,16 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
     const char *dom = strrchr(v.data ? v.data : "", '@');
     snd_buf mid;
     snd_buf_init(&mid, 1024);
-    snd_buf_printf(&mid, "<%s%s%s@%s>", o->message_id, o->recipient_id ? "." : "",
-                   o->recipient_id ? o->recipient_id : "", dom ? dom + 1 : "xendirect.invalid");
+    snd_buf_cat(&mid, "<", o->message_id, o->recipient_id ? "." : "",
+                o->recipient_id ? o->recipient_id : "", "@", dom ? dom + 1 : "xendirect.invalid",
+                ">", NULL);
     snd_hdr_write(out, "Message-ID", mid.data, mid.len);
     snd_buf_free(&mid);
     snd_hdr_write(out, "MIME-Version", "1.0", 3);
 
     /* Opt-out (RFC 2369 + RFC 8058): HTTPS one-click first, then mailto. */
     snd_buf_reset(&v);
-    snd_buf_printf(&v, "<%s>, <%s>", links->url, links->mailto);
+    snd_buf_cat(&v, "<", links->url, ">, <", links->mailto, ">", NULL);
     snd_hdr_write(out, "List-Unsubscribe", v.data, v.len);
     snd_hdr_write(out, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click", 26);
 
@@ -208,7 +209,9 @@ xd_code snd_compose(const snd_message *m, const snd_compose_opts *o, snd_buf *ou
         uint64_t h = fnv1a(fnv1a(fnv1a(14695981039346656037ULL, o->message_id), "."),
                            o->recipient_id ? o->recipient_id : "");
         char seed[17];
-        snprintf(seed, sizeof seed, "%016llx", (unsigned long long)h);
+        for (int i = 15; i >= 0; i--, h >>= 4)
+            seed[i] = "0123456789abcdef"[h & 15];
+        seed[16] = '\0';
         rc = snd_mime_write_body(out, m, o, links.url, seed, err);
     }
     if (rc == XD_OK && out->overflow)

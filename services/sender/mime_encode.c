@@ -20,12 +20,31 @@ const char *snd_cte_name(snd_cte cte)
     }
 }
 
+/* 1 when none of the 8 octets at p is below 0x20, above 0x7F or '='
+ * (word-at-a-time tests; a false "no" only sends the word the slow way). */
+static int plain_word(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    uint64_t eq = w ^ (ones * '=');
+    uint64_t has_eq = (eq - ones) & ~eq & highs;
+    return ((below_space | has_eq | (w & highs)) == 0);
+}
+
 snd_cte snd_mime_choose_text_cte(const char *text, size_t n)
 {
     const unsigned char *t = (const unsigned char *)text;
     size_t escapes = 0, line_start = 0;
     int plain = 1;
     for (size_t i = 0; i < n; i++) {
+        /* Eight octets at a time while all are 0x20-0x7F but '=' (none of
+         * them can end a line or need an escape). */
+        while (i + 8 <= n && plain_word(t + i))
+            i += 8;
+        if (i >= n)
+            break;
         unsigned char c = t[i];
         /* 0x20-0x7F but '=', and tab: nothing to note, the usual case. */
         if (((unsigned char)(c - 0x20) < 0x60 && c != '=') || c == '\t')
