@@ -35,6 +35,7 @@ typedef struct snd_ctx {
     snd_deliver *deliver;
     snd_pump *pump;
     int64_t max_send_ahead_ms;
+    struct snd_banner_store *banners; /* SetBanner/ListBanners (sender_banner.h) */
 } snd_ctx;
 
 /* Opens the queue and relay store, recovers in-flight work, starts the

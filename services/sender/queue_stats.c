@@ -39,8 +39,9 @@ xd_code snd_queue_stats_read(snd_queue *q, const char *org_id, snd_queue_stats *
     memset(out, 0, sizeof *out);
     const char *org = org_id && org_id[0] ? org_id : NULL;
     pthread_mutex_lock(&q->mu);
-    /* One read transaction: the three figures describe the same moment. */
-    xd_code rc = xd_db_exec(q->db, "BEGIN", err);
+    /* One read transaction, so the figures describe the same moment. A
+     * savepoint nests in a transaction the queue may hold open. */
+    xd_code rc = xd_db_exec(q->db, "SAVEPOINT queue_stats", err);
     if (rc != XD_OK) {
         pthread_mutex_unlock(&q->mu);
         return rc;
@@ -57,7 +58,7 @@ xd_code snd_queue_stats_read(snd_queue *q, const char *org_id, snd_queue_stats *
                        : "SELECT coalesce(min(born_ms), 0) FROM recipients "
                          "INDEXED BY recipients_waiting_age WHERE state IN (1, 2)",
                    org, NULL, &out->oldest_waiting_ms, err);
-    xd_db_exec(q->db, "COMMIT", NULL);
+    xd_db_exec(q->db, "RELEASE queue_stats", NULL);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }

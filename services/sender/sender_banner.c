@@ -9,6 +9,7 @@
 
 #include "mime_encode.h"
 #include "queue_internal.h"
+#include "sender_schema.h"
 #include "xd/db.h"
 #include "xd/util.h"
 
@@ -113,12 +114,45 @@ static void content_id(const snd_banner_in *b, char out[SND_BANNER_ID_LEN + 1])
     out[SND_BANNER_ID_LEN] = '\0';
 }
 
+struct snd_banner_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    const xd_clock *clock;
+};
+
+xd_code snd_banner_store_open(const char *path, const xd_clock *clock, snd_banner_store **out,
+                              xd_err *err)
+{
+    snd_banner_store *b = calloc(1, sizeof *b);
+    if (!b)
+        return xd_err_set(err, XD_INTERNAL, "out of memory");
+    xd_code rc =
+        xd_db_open(path, snd_schema_migrations, snd_schema_n_migrations, NULL, &b->db, err);
+    if (rc != XD_OK) {
+        free(b);
+        return rc;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    b->clock = clock ? clock : xd_clock_system();
+    *out = b;
+    return XD_OK;
+}
+
+void snd_banner_store_close(snd_banner_store *b)
+{
+    if (!b)
+        return;
+    xd_db_close(b->db);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
 /* Runs one statement with up to 3 text parameters. Lock held. */
-static xd_code exec3(snd_queue *q, const char *sql, const char *a, const char *b, const char *c,
+static xd_code exec3(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
                      const char *what, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, sql, &st, err);
+    xd_code rc = xd_db_prepare(db, sql, &st, err);
     if (rc != XD_OK)
         return rc;
     const char *params[3] = {a, b, c};
@@ -126,14 +160,14 @@ static xd_code exec3(snd_queue *q, const char *sql, const char *a, const char *b
         xd_db_bind_text(st, i + 1, params[i]);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    return s == SQLITE_DONE || s == SQLITE_ROW ? XD_OK : xd_db_fail(q->db, s, what, err);
+    return s == SQLITE_DONE || s == SQLITE_ROW ? XD_OK : xd_db_fail(db, s, what, err);
 }
 
 /* The content id (org, module) points at into id; 0 when none. Lock held. */
-static int current_id(snd_queue *q, const char *org, const char *module, char *id)
+static int current_id(sqlite3 *db, const char *org, const char *module, char *id)
 {
     sqlite3_stmt *st = NULL;
-    if (xd_db_prepare(q->db, "SELECT banner_id FROM banners WHERE org_id = ?1 AND module = ?2", &st,
+    if (xd_db_prepare(db, "SELECT banner_id FROM banners WHERE org_id = ?1 AND module = ?2", &st,
                       NULL) != XD_OK)
         return 0;
     xd_db_bind_text(st, 1, org);
@@ -146,32 +180,32 @@ static int current_id(snd_queue *q, const char *org, const char *module, char *i
 }
 
 /* Deletes content nothing points at any more. Lock and tx held. */
-static xd_code drop_if_unused(snd_queue *q, const char *id, xd_err *err)
+static xd_code drop_if_unused(sqlite3 *db, const char *id, xd_err *err)
 {
-    return exec3(q,
+    return exec3(db,
                  "DELETE FROM banner_contents WHERE banner_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
                  "banners WHERE banner_id = ?1) AND NOT EXISTS (SELECT 1 FROM message_banners "
                  "WHERE banner_id = ?1)",
                  id, NULL, NULL, "deleting unused banner content", err);
 }
 
-static xd_code count_banners(snd_queue *q, const char *org, int *n, xd_err *err)
+static xd_code count_banners(sqlite3 *db, const char *org, int *n, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, "SELECT count(*) FROM banners WHERE org_id = ?1", &st, err);
+    xd_code rc = xd_db_prepare(db, "SELECT count(*) FROM banners WHERE org_id = ?1", &st, err);
     if (rc != XD_OK)
         return rc;
     xd_db_bind_text(st, 1, org);
     int s = sqlite3_step(st);
     *n = s == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
-    return s == SQLITE_ROW ? XD_OK : xd_db_fail(q->db, s, "counting banners", err);
+    return s == SQLITE_ROW ? XD_OK : xd_db_fail(db, s, "counting banners", err);
 }
 
-static xd_code insert_content(snd_queue *q, const snd_banner_in *b, const char *id, xd_err *err)
+static xd_code insert_content(sqlite3 *db, const snd_banner_in *b, const char *id, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = xd_db_prepare(db,
                                "INSERT OR IGNORE INTO banner_contents (banner_id, html, text, "
                                "image, image_type, image_alt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                                &st, err);
@@ -185,15 +219,15 @@ static xd_code insert_content(snd_queue *q, const snd_banner_in *b, const char *
     xd_db_bind_text(st, 6, b->image_len && b->image_alt ? b->image_alt : "");
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "storing the banner", err);
+    return s == SQLITE_DONE ? XD_OK : xd_db_fail(db, s, "storing the banner", err);
 }
 
-static xd_code point_at(snd_queue *q, const char *org, const char *module, const char *id,
+static xd_code point_at(sqlite3 *db, const char *org, const char *module, const char *id,
                         int64_t now, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
     xd_code rc = xd_db_prepare(
-        q->db,
+        db,
         "INSERT INTO banners (org_id, module, banner_id, updated_at_ms) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (org_id, module) DO UPDATE SET banner_id = excluded.banner_id, "
         "updated_at_ms = excluded.updated_at_ms WHERE banner_id <> excluded.banner_id",
@@ -206,7 +240,7 @@ static xd_code point_at(snd_queue *q, const char *org, const char *module, const
     sqlite3_bind_int64(st, 4, now);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "storing the banner", err);
+    return s == SQLITE_DONE ? XD_OK : xd_db_fail(db, s, "storing the banner", err);
 }
 
 static char *dup_col(sqlite3_stmt *st, int col)
@@ -241,11 +275,11 @@ static int read_row(sqlite3_stmt *st, snd_banner_data *b, int with_image)
     "b.org_id, b.module, b.banner_id, b.updated_at_ms, c.html, c.text, length(c.image), "          \
     "c.image_type, c.image_alt"
 
-static xd_code read_one(snd_queue *q, const char *org, const char *module, snd_banner_data *out,
+static xd_code read_one(sqlite3 *db, const char *org, const char *module, snd_banner_data *out,
                         xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = xd_db_prepare(db,
                                "SELECT " ROW_COLS " FROM banners b JOIN banner_contents c USING "
                                "(banner_id) WHERE b.org_id = ?1 AND b.module = ?2",
                                &st, err);
@@ -258,13 +292,14 @@ static xd_code read_one(snd_queue *q, const char *org, const char *module, snd_b
         if (read_row(st, out, 0) != 0)
             rc = xd_err_set(err, XD_INTERNAL, "out of memory");
     } else {
-        rc = xd_db_fail(q->db, s == SQLITE_DONE ? SQLITE_INTERNAL : s, "reading the banner", err);
+        rc = xd_db_fail(db, s == SQLITE_DONE ? SQLITE_INTERNAL : s, "reading the banner", err);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-xd_code snd_banner_set(snd_queue *q, const snd_banner_in *b, snd_banner_data *out, xd_err *err)
+xd_code snd_banner_set(snd_banner_store *bs, const snd_banner_in *b, snd_banner_data *out,
+                       xd_err *err)
 {
     memset(out, 0, sizeof *out);
     xd_code rc = snd_banner_validate(b, 0, err);
@@ -273,13 +308,14 @@ xd_code snd_banner_set(snd_queue *q, const snd_banner_in *b, snd_banner_data *ou
     const char *module = b->module ? b->module : "";
     char id[SND_BANNER_ID_LEN + 1], old[SND_BANNER_ID_LEN + 1];
     content_id(b, id);
-    pthread_mutex_lock(&q->mu);
-    int64_t now = xd_clock_now_ms(q->clock);
-    rc = xd_db_begin(q->db, err);
-    int had = rc == XD_OK && current_id(q, b->org_id, module, old);
+    sqlite3 *db = bs->db;
+    pthread_mutex_lock(&bs->mu);
+    int64_t now = xd_clock_now_ms(bs->clock);
+    rc = xd_db_begin(db, err);
+    int had = rc == XD_OK && current_id(db, b->org_id, module, old);
     if (rc == XD_OK && !had) {
         int n = 0;
-        rc = count_banners(q, b->org_id, &n, err);
+        rc = count_banners(db, b->org_id, &n, err);
         if (rc == XD_OK && n >= MAX_BANNERS_PER_ORG)
             rc = xd_err_field(err, XD_RESOURCE_EXHAUSTED, "banner.module",
                               "the organization has %d banners, the most allowed: remove one "
@@ -287,48 +323,49 @@ xd_code snd_banner_set(snd_queue *q, const snd_banner_in *b, snd_banner_data *ou
                               n);
     }
     if (rc == XD_OK)
-        rc = insert_content(q, b, id, err);
+        rc = insert_content(db, b, id, err);
     if (rc == XD_OK)
-        rc = point_at(q, b->org_id, module, id, now, err);
+        rc = point_at(db, b->org_id, module, id, now, err);
     if (rc == XD_OK && had && strcmp(old, id) != 0)
-        rc = drop_if_unused(q, old, err);
+        rc = drop_if_unused(db, old, err);
     if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
+        rc = xd_db_commit(db, err);
     else
-        xd_db_rollback(q->db);
+        xd_db_rollback(db);
     if (rc == XD_OK)
-        rc = read_one(q, b->org_id, module, out, err);
-    pthread_mutex_unlock(&q->mu);
+        rc = read_one(db, b->org_id, module, out, err);
+    pthread_mutex_unlock(&bs->mu);
     if (rc != XD_OK)
         snd_banner_data_free(out);
     return rc;
 }
 
-xd_code snd_banner_remove(snd_queue *q, const char *org_id, const char *module, int *changed,
-                          xd_err *err)
+xd_code snd_banner_remove(snd_banner_store *bs, const char *org_id, const char *module,
+                          int *changed, xd_err *err)
 {
     *changed = 0;
     char old[SND_BANNER_ID_LEN + 1];
-    pthread_mutex_lock(&q->mu);
-    xd_code rc = xd_db_begin(q->db, err);
-    if (rc == XD_OK && current_id(q, org_id, module, old)) {
-        rc = exec3(q, "DELETE FROM banners WHERE org_id = ?1 AND module = ?2", org_id, module, NULL,
-                   "removing the banner", err);
+    sqlite3 *db = bs->db;
+    pthread_mutex_lock(&bs->mu);
+    xd_code rc = xd_db_begin(db, err);
+    if (rc == XD_OK && current_id(db, org_id, module, old)) {
+        rc = exec3(db, "DELETE FROM banners WHERE org_id = ?1 AND module = ?2", org_id, module,
+                   NULL, "removing the banner", err);
         if (rc == XD_OK)
-            rc = drop_if_unused(q, old, err);
+            rc = drop_if_unused(db, old, err);
         *changed = rc == XD_OK;
     }
     if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
+        rc = xd_db_commit(db, err);
     else
-        xd_db_rollback(q->db);
-    pthread_mutex_unlock(&q->mu);
+        xd_db_rollback(db);
+    pthread_mutex_unlock(&bs->mu);
     if (rc != XD_OK)
         *changed = 0;
     return rc;
 }
 
-xd_code snd_banner_list(snd_queue *q, const char *org_id, snd_banner_data **out, size_t *n,
+xd_code snd_banner_list(snd_banner_store *bs, const char *org_id, snd_banner_data **out, size_t *n,
                         xd_err *err)
 {
     *out = NULL;
@@ -336,9 +373,9 @@ xd_code snd_banner_list(snd_queue *q, const char *org_id, snd_banner_data **out,
     snd_banner_data *list = calloc(MAX_BANNERS_PER_ORG, sizeof *list);
     if (!list)
         return xd_err_set(err, XD_INTERNAL, "out of memory");
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&bs->mu);
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = xd_db_prepare(bs->db,
                                "SELECT " ROW_COLS " FROM banners b JOIN banner_contents c USING "
                                "(banner_id) WHERE b.org_id = ?1 ORDER BY b.module LIMIT ?2",
                                &st, err);
@@ -352,10 +389,10 @@ xd_code snd_banner_list(snd_queue *q, const char *org_id, snd_banner_data **out,
                 rc = xd_err_set(err, XD_INTERNAL, "out of memory");
         }
         if (rc == XD_OK && s != SQLITE_DONE)
-            rc = xd_db_fail(q->db, s, "listing banners", err);
+            rc = xd_db_fail(bs->db, s, "listing banners", err);
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&bs->mu);
     if (rc != XD_OK) {
         snd_banner_list_free(list, k);
         return rc;
@@ -387,12 +424,12 @@ xd_code snd_banner_snapshot(snd_queue *q, const char *org_id, const char *module
                             const char *message_id, const char *copy_of, xd_err *err)
 {
     if (copy_of && copy_of[0])
-        return exec3(q,
+        return exec3(q->db,
                      "INSERT INTO message_banners (message_id, banner_id) SELECT ?1, banner_id "
                      "FROM message_banners WHERE message_id = ?2",
                      message_id, copy_of, NULL, "recording the message's banner", err);
     /* A module's own banner sorts after the organization's "" one. */
-    return exec3(q,
+    return exec3(q->db,
                  "INSERT INTO message_banners (message_id, banner_id) SELECT ?1, banner_id FROM "
                  "banners WHERE org_id = ?2 AND module IN (?3, '') ORDER BY module DESC LIMIT 1",
                  message_id, org_id, module ? module : "", "recording the message's banner", err);

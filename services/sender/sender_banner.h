@@ -10,9 +10,16 @@
  * a restart after a crash composes the same banner even if it was changed
  * or removed meanwhile. Content nothing points at is deleted.
  *
+ * SetBanner/ListBanners work on their own connection to sender.db (a
+ * snd_banner_store: its own transactions, whatever the queue's commit
+ * scheme); the snapshot and the delivery read use the queue's connection,
+ * the snapshot inside snd_queue_submit's transaction. Single writer and
+ * foreign keys keep the two consistent: content is deleted only when no
+ * banner and no message points at it, and a snapshot can only name content
+ * that exists.
  * Memory: snd_banner_data fields are malloc'd and released by
  * snd_banner_data_free; snd_banner_attach copies into the caller's arena.
- * Thread-safety: the functions taking a snd_queue lock it themselves, except
+ * Thread-safety: every function locks what it uses, except
  * snd_banner_snapshot, which runs inside snd_queue_submit's transaction.
  */
 #ifndef SND_SENDER_BANNER_H
@@ -24,6 +31,7 @@
 #include "compose_message.h"
 #include "queue_store.h"
 #include "xd/arena.h"
+#include "xd/clock.h"
 #include "xd/status.h"
 
 #define SND_BANNER_MAX_HTML  (64u * 1024)
@@ -55,22 +63,30 @@ typedef struct snd_banner_data {
     int64_t updated_at_ms;
 } snd_banner_data;
 
+typedef struct snd_banner_store snd_banner_store;
+
+/* Opens (and migrates) sender.db at path for the banner methods. */
+xd_code snd_banner_store_open(const char *path, const xd_clock *clock, snd_banner_store **out,
+                              xd_err *err);
+void snd_banner_store_close(snd_banner_store *b);
+
 /* Checks bounds and syntax; INVALID_ARGUMENT naming the field as
  * "banner.<field>". remove = only org_id and module are checked. */
 xd_code snd_banner_validate(const snd_banner_in *b, int remove, xd_err *err);
 
 /* Stores (or replaces) the banner of (org, module), durably, and writes the
  * stored row (without image bytes) into *out. Idempotent. */
-xd_code snd_banner_set(snd_queue *q, const snd_banner_in *b, snd_banner_data *out, xd_err *err);
+xd_code snd_banner_set(snd_banner_store *bs, const snd_banner_in *b, snd_banner_data *out,
+                       xd_err *err);
 
 /* Removes the banner of (org, module); *changed = 0 when there was none. */
-xd_code snd_banner_remove(snd_queue *q, const char *org_id, const char *module, int *changed,
-                          xd_err *err);
+xd_code snd_banner_remove(snd_banner_store *bs, const char *org_id, const char *module,
+                          int *changed, xd_err *err);
 
 /* The organization's banners, organization-wide first, then by module;
  * image bytes not loaded (image_len says how big). *out is malloc'd: free
  * it with snd_banner_list_free. */
-xd_code snd_banner_list(snd_queue *q, const char *org_id, snd_banner_data **out, size_t *n,
+xd_code snd_banner_list(snd_banner_store *bs, const char *org_id, snd_banner_data **out, size_t *n,
                         xd_err *err);
 void snd_banner_list_free(snd_banner_data *list, size_t n);
 void snd_banner_data_free(snd_banner_data *b);

@@ -51,13 +51,13 @@ xd_code snd_h_set_banner(xd_call *call, const ProtobufCMessage *in, ProtobufCMes
     }
     if (rc == XD_OK && req->remove) {
         int changed = 0;
-        rc = snd_banner_remove(ctx->queue, b->org_id, b->module, &changed, err);
+        rc = snd_banner_remove(ctx->banners, b->org_id, b->module, &changed, err);
         rep->changed = changed;
         if (rc == XD_OK && changed)
             XD_INFO("banner of %s module \"%s\" removed", b->org_id, b->module);
     } else if (rc == XD_OK) {
         snd_banner_data stored;
-        rc = snd_banner_set(ctx->queue, &bi, &stored, err);
+        rc = snd_banner_set(ctx->banners, &bi, &stored, err);
         if (rc == XD_OK) {
             rep->banner = to_proto(xd_call_arena(call), &stored);
             rep->changed = 1;
@@ -81,7 +81,7 @@ xd_code snd_h_list_banners(xd_call *call, const ProtobufCMessage *in, ProtobufCM
     snd_banner_data *list = NULL;
     size_t n = 0;
     if (rc == XD_OK)
-        rc = snd_banner_list(ctx->queue, req->org_id, &list, &n, err);
+        rc = snd_banner_list(ctx->banners, req->org_id, &list, &n, err);
     if (rc != XD_OK) {
         note(call, err);
         return rc;

@@ -28,6 +28,7 @@ static struct {
     char path[600];
     xd_clock *clock;
     snd_queue *q;
+    snd_banner_store *b;
 } g;
 
 static int setup(void **state)
@@ -38,12 +39,16 @@ static int setup(void **state)
     snprintf(g.path, sizeof g.path, "%s/sender.db", g.dir);
     g.clock = xd_clock_manual_new(1800000000000LL);
     xd_err err;
-    return snd_queue_open(g.path, g.clock, NULL, &g.q, &err) == XD_OK ? 0 : -1;
+    if (snd_queue_open(g.path, g.clock, NULL, &g.q, &err) != XD_OK)
+        return -1;
+    /* Its own connection to the same file, as in the service. */
+    return snd_banner_store_open(g.path, g.clock, &g.b, &err) == XD_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    snd_banner_store_close(g.b);
     snd_queue_close(g.q);
     xd_clock_free(g.clock);
     char cmd[700];
@@ -164,7 +169,7 @@ static void test_bounds(void **state)
     snd_banner_data out;
     b = ok;
     b.html = "<img src=\"cid:banner\">";
-    assert_int_equal(snd_banner_set(g.q, &b, &out, &err), XD_INVALID_ARGUMENT);
+    assert_int_equal(snd_banner_set(g.b, &b, &out, &err), XD_INVALID_ARGUMENT);
 }
 
 /* Queues a one-recipient message of (org, module); returns its id. */
@@ -209,7 +214,7 @@ static void set_html(const char *org, const char *module, const char *html)
     snd_banner_in b = {.org_id = org, .module = module, .html = html, .text = "T"};
     snd_banner_data out;
     xd_err err;
-    assert_int_equal(snd_banner_set(g.q, &b, &out, &err), XD_OK);
+    assert_int_equal(snd_banner_set(g.b, &b, &out, &err), XD_OK);
     assert_string_equal(out.html, html);
     assert_string_equal(out.module, module);
     snd_banner_data_free(&out);
@@ -253,7 +258,7 @@ static void test_store_and_snapshots(void **state)
     /* Setting the same content again is idempotent: same time, one row. */
     snd_banner_data *list;
     size_t n;
-    assert_int_equal(snd_banner_list(g.q, "org-s", &list, &n, &err), XD_OK);
+    assert_int_equal(snd_banner_list(g.b, "org-s", &list, &n, &err), XD_OK);
     assert_int_equal(n, 3);
     assert_string_equal(list[0].module, ""); /* organization-wide first */
     assert_string_equal(list[1].module, "catalogue");
@@ -262,22 +267,22 @@ static void test_store_and_snapshots(void **state)
     snd_banner_list_free(list, n);
     xd_clock_advance_ms(g.clock, 5000);
     set_html("org-s", "registration", "<p>registration v2</p>");
-    assert_int_equal(snd_banner_list(g.q, "org-s", &list, &n, &err), XD_OK);
+    assert_int_equal(snd_banner_list(g.b, "org-s", &list, &n, &err), XD_OK);
     assert_int_equal(list[2].updated_at_ms, t);
     snd_banner_list_free(list, n);
 
     /* Remove: the module falls back to the organization's banner. */
     int changed = 0;
-    assert_int_equal(snd_banner_remove(g.q, "org-s", "registration", &changed, &err), XD_OK);
+    assert_int_equal(snd_banner_remove(g.b, "org-s", "registration", &changed, &err), XD_OK);
     assert_true(changed);
-    assert_int_equal(snd_banner_remove(g.q, "org-s", "registration", &changed, &err), XD_OK);
+    assert_int_equal(snd_banner_remove(g.b, "org-s", "registration", &changed, &err), XD_OK);
     assert_false(changed);
     submit("org-s", "registration", NULL, m4);
     assert_string_equal(banner_of(m4, buf, sizeof buf), "<p>org</p>");
     assert_string_equal(banner_of(m1, buf, sizeof buf), "<p>registration</p>");
 
     /* Another organization sees none of these and gets none of them. */
-    assert_int_equal(snd_banner_list(g.q, "org-other", &list, &n, &err), XD_OK);
+    assert_int_equal(snd_banner_list(g.b, "org-other", &list, &n, &err), XD_OK);
     assert_int_equal(n, 0);
     snd_banner_list_free(list, n);
     submit("org-other", "registration", NULL, m4);
@@ -300,7 +305,7 @@ static void test_image_round_trip(void **state)
                        .image_alt = "Org \"logo\""};
     snd_banner_data out;
     xd_err err;
-    assert_int_equal(snd_banner_set(g.q, &b, &out, &err), XD_OK);
+    assert_int_equal(snd_banner_set(g.b, &b, &out, &err), XD_OK);
     assert_int_equal(out.image_len, sizeof img);
     assert_null(out.image); /* replies carry the size, not the bytes */
     snd_banner_data_free(&out);
@@ -330,7 +335,7 @@ static void test_count_bound(void **state)
         char module[32];
         snprintf(module, sizeof module, "m%d", i);
         snd_banner_in b = {.org_id = "org-many", .module = module, .html = "<p>x</p>"};
-        rc = snd_banner_set(g.q, &b, &out, &err);
+        rc = snd_banner_set(g.b, &b, &out, &err);
         if (rc == XD_OK)
             snd_banner_data_free(&out);
     }
@@ -339,7 +344,7 @@ static void test_count_bound(void **state)
     assert_int_equal(i, 65); /* 64 stored, the 65th refused */
     /* Replacing an existing one is still allowed. */
     snd_banner_in b = {.org_id = "org-many", .module = "m3", .html = "<p>y</p>"};
-    assert_int_equal(snd_banner_set(g.q, &b, &out, &err), XD_OK);
+    assert_int_equal(snd_banner_set(g.b, &b, &out, &err), XD_OK);
     snd_banner_data_free(&out);
 }
 
