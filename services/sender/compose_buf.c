@@ -75,6 +75,17 @@ int snd_buf_puts(snd_buf *b, const char *s)
     return snd_buf_append(b, s, strlen(s));
 }
 
+int snd_buf_cat(snd_buf *b, ...)
+{
+    va_list ap;
+    va_start(ap, b);
+    int rc = 0;
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        rc |= snd_buf_append(b, s, strlen(s));
+    va_end(ap);
+    return rc ? -1 : 0;
+}
+
 int snd_buf_printf(snd_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -99,16 +99,29 @@ static void append_phrase(snd_buf *out, const char *name)
     snd_buf_putc(out, '"');
 }
 
+/* f = field + suffix, cut to fit as snprintf would (hot path: no printf). */
+static void field_name(char f[XD_ERR_FIELD_MAX], const char *field, const char *suffix)
+{
+    size_t a = strlen(field), b = strlen(suffix);
+    if (a > XD_ERR_FIELD_MAX - 1)
+        a = XD_ERR_FIELD_MAX - 1;
+    if (b > XD_ERR_FIELD_MAX - 1 - a)
+        b = XD_ERR_FIELD_MAX - 1 - a;
+    memcpy(f, field, a);
+    memcpy(f + a, suffix, b);
+    f[a + b] = '\0';
+}
+
 xd_code snd_hdr_mailbox(snd_buf *out, const char *field, const char *address,
                         const char *display_name, int smtputf8, xd_err *err)
 {
     char f[XD_ERR_FIELD_MAX];
-    snprintf(f, sizeof f, "%s.display_name", field);
+    field_name(f, field, ".display_name");
     const char *name = display_name ? display_name : "";
     xd_code rc = snd_hdr_check_value(f, name, SND_DISPLAY_NAME_MAX, err);
     if (rc != XD_OK)
         return rc;
-    snprintf(f, sizeof f, "%s.address", field);
+    field_name(f, field, ".address");
     if (name[0] == '\0')
         return snd_hdr_address(out, f, address ? address : "", smtputf8, err);
     append_phrase(out, name);

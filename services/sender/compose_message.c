@@ -134,15 +134,16 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
     const char *dom = strrchr(v.data ? v.data : "", '@');
     snd_buf mid;
     snd_buf_init(&mid, 1024);
-    snd_buf_printf(&mid, "<%s%s%s@%s>", o->message_id, o->recipient_id ? "." : "",
-                   o->recipient_id ? o->recipient_id : "", dom ? dom + 1 : "xendirect.invalid");
+    snd_buf_cat(&mid, "<", o->message_id, o->recipient_id ? "." : "",
+                o->recipient_id ? o->recipient_id : "", "@", dom ? dom + 1 : "xendirect.invalid",
+                ">", NULL);
     snd_hdr_write(out, "Message-ID", mid.data, mid.len);
     snd_buf_free(&mid);
     snd_hdr_write(out, "MIME-Version", "1.0", 3);
 
     /* Opt-out (RFC 2369 + RFC 8058): HTTPS one-click first, then mailto. */
     snd_buf_reset(&v);
-    snd_buf_printf(&v, "<%s>, <%s>", links->url, links->mailto);
+    snd_buf_cat(&v, "<", links->url, ">, <", links->mailto, ">", NULL);
     snd_hdr_write(out, "List-Unsubscribe", v.data, v.len);
     snd_hdr_write(out, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click", 26);
 
@@ -161,17 +162,19 @@ static xd_code write_headers(snd_buf *out, const snd_message *m, const snd_compo
 /* Safety net for the "no line over 998 octets" rule. */
 static int longest_line(const char *s, size_t n)
 {
-    size_t longest = 0, cur = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') {
-            longest = cur > longest ? cur : longest;
-            cur = 0;
-            i++;
+    size_t longest = 0;
+    const char *line = s, *p = s, *end = s + n;
+    while (p < end && (p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+        if (p + 1 < end && p[1] == '\n') {
+            if ((size_t)(p - line) > longest)
+                longest = (size_t)(p - line);
+            p += 2;
+            line = p;
         } else {
-            cur++;
+            p++;
         }
     }
-    return (int)(cur > longest ? cur : longest);
+    return (int)((size_t)(end - line) > longest ? (size_t)(end - line) : longest);
 }
 
 xd_code snd_compose(const snd_message *m, const snd_compose_opts *o, snd_buf *out, xd_err *err)
@@ -206,7 +209,9 @@ xd_code snd_compose(const snd_message *m, const snd_compose_opts *o, snd_buf *ou
         uint64_t h = fnv1a(fnv1a(fnv1a(14695981039346656037ULL, o->message_id), "."),
                            o->recipient_id ? o->recipient_id : "");
         char seed[17];
-        snprintf(seed, sizeof seed, "%016llx", (unsigned long long)h);
+        for (int i = 15; i >= 0; i--, h >>= 4)
+            seed[i] = "0123456789abcdef"[h & 15];
+        seed[16] = '\0';
         rc = snd_mime_write_body(out, m, o, links.url, seed, err);
     }
     if (rc == XD_OK && out->overflow)

@@ -101,6 +101,9 @@ typedef struct snd_message {
     size_t n_headers;
     snd_category category;
     int shared; /* one copy to all visible recipients */
+    /* The banner stored with the message (delivery sets it); used when
+     * snd_compose_opts.banner is NULL. NULL = none. */
+    const snd_banner *banner;
 } snd_message;
 
 typedef struct snd_compose_opts {
@@ -118,6 +121,15 @@ typedef struct snd_compose_opts {
 
 /* Checks every field and bound of m; INVALID_ARGUMENT naming the field. */
 xd_code snd_compose_validate(const snd_message *m, xd_err *err);
+
+/* 1 when t is "type/subtype" of token characters (an image type only when
+ * image_only), not multipart or message. */
+int snd_valid_mime_type(const char *t, int image_only);
+
+/* The first "cid:banner" reference (case-insensitive, not followed by more
+ * Content-ID characters) in html, or NULL. A banner's HTML uses it for its
+ * image; the composer rewrites it to the message's own Content-ID. */
+const char *snd_banner_cid_ref(const char *html);
 
 /* 1 when name (case-insensitive) is on the custom header allow-list. */
 int snd_custom_header_allowed(const char *name);

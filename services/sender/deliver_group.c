@@ -7,6 +7,7 @@
 #include "deliver_classify.h"
 #include "deliver_internal.h"
 #include "deliver_message.h"
+#include "sender_banner.h"
 #include "xd/address.h"
 #include "xd/log.h"
 #include "xd/util.h"
@@ -462,6 +463,12 @@ static void deliver_message(group *g, size_t from, size_t to)
         goto out;
     }
     snd_message_from_proto(mc.req, mc.arena, &mc.m);
+    /* The banner stored with the message at Submit (never a newer one). */
+    if (snd_banner_attach(d->deps.queue, mc.meta.message_id, mc.arena, &mc.m, &err) != XD_OK) {
+        XD_ERROR("delivery: banner of %s unreadable: %s", mc.meta.message_id, err.message);
+        postpone_rows(g, idx, n, now_ms(g) + d->cfg.unreachable_retry_ms);
+        goto out;
+    }
     if (check_suppression(g, &mc, idx, &n) != 0 || n == 0)
         goto out;
     load_signers(g, &mc);

@@ -60,14 +60,19 @@ int snd_dkim_canon_header_relaxed(snd_buf *out, const char *field, size_t len)
     const char *colon = memchr(field, ':', len);
     if (!colon)
         return -1;
+    /* The canonical form is never longer than the field plus CRLF: write it
+     * in place instead of one checked append per octet. */
+    if (snd_buf_reserve(out, len + 3) != 0)
+        return -1;
+    char *w = out->data + out->len;
     size_t name_len = (size_t)(colon - field);
     while (name_len > 0 && is_wsp(field[name_len - 1]))
         name_len--;
     for (size_t i = 0; i < name_len; i++) {
         char c = field[i];
-        snd_buf_putc(out, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+        *w++ = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
-    snd_buf_putc(out, ':');
+    *w++ = ':';
     const char *v = colon + 1, *end = field + len;
     int pending_space = 0, started = 0;
     for (; v < end; v++) {
@@ -79,12 +84,16 @@ int snd_dkim_canon_header_relaxed(snd_buf *out, const char *field, size_t len)
             continue;
         }
         if (pending_space)
-            snd_buf_putc(out, ' ');
+            *w++ = ' ';
         pending_space = 0;
         started = 1;
-        snd_buf_putc(out, c);
+        *w++ = c;
     }
-    return snd_buf_append(out, "\r\n", 2);
+    *w++ = '\r';
+    *w++ = '\n';
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+    return 0;
 }
 
 int snd_dkim_canon_header_simple(snd_buf *out, const char *field, size_t len)
@@ -93,42 +102,82 @@ int snd_dkim_canon_header_simple(snd_buf *out, const char *field, size_t len)
     return snd_buf_append(out, "\r\n", 2);
 }
 
+static int is_crlf_at(const char *s, size_t i, size_t end)
+{
+    return i + 1 < end && s[i] == '\r' && s[i + 1] == '\n';
+}
+
 /* Length of body up to and including the last line with content (for
  * relaxed, content = something other than WSP): what remains once the
- * trailing empty lines are ignored. */
+ * trailing empty lines are ignored. Walks back from the end, so only the
+ * tail is read. */
 static size_t trim_trailing_empty_lines(const char *body, size_t len, int relaxed)
 {
-    size_t keep = 0, i = 0;
-    while (i < len) {
-        size_t eol = i;
-        while (eol < len && !(body[eol] == '\r' && eol + 1 < len && body[eol + 1] == '\n'))
-            eol++;
-        int content = 0;
-        for (size_t k = i; k < eol && !content; k++)
-            content = !relaxed || !is_wsp(body[k]);
-        size_t next = eol < len ? eol + 2 : len;
-        if (content)
-            keep = next;
-        i = next;
+    size_t keep = len;
+    while (keep > 0) {
+        size_t eol = keep >= 2 && is_crlf_at(body, keep - 2, keep) ? keep - 2 : keep;
+        size_t start = eol;
+        while (start > 0 && !(start >= 2 && is_crlf_at(body, start - 2, start)))
+            start--;
+        for (size_t k = start; k < eol; k++)
+            if (!relaxed || !is_wsp(body[k]))
+                return keep;
+        keep = start;
     }
-    return keep;
+    return 0;
+}
+
+/* Index of the first CRLF at or after i before end, or end. */
+static size_t next_crlf(const char *s, size_t i, size_t end)
+{
+    const char *p = s + i;
+    while ((p = memchr(p, '\r', (size_t)(s + end - p))) != NULL) {
+        if (p + 1 < s + end && p[1] == '\n')
+            return (size_t)(p - s);
+        p++;
+    }
+    return end;
+}
+
+/* 1 when body[0..end) has no tab, no two spaces in a row and no space
+ * before a line end: then relaxed canonicalization changes nothing in it
+ * (true of base64 and of most composed text). One branch-free pass over
+ * the body instead of a loop per line. */
+static int already_relaxed(const char *body, size_t end)
+{
+    if (end == 0 || body[end - 1] == ' ' || body[0] == '\t')
+        return 0;
+    const unsigned char *b = (const unsigned char *)body;
+    unsigned bad = 0;
+    for (size_t k = 1; k < end; k++)
+        bad |= (unsigned)(b[k] == '\t') |
+               ((unsigned)(b[k] == ' ' || b[k] == '\r') & (unsigned)(b[k - 1] == ' '));
+    return !bad;
 }
 
 int snd_dkim_canon_body_relaxed(snd_buf *out, const char *body, size_t len)
 {
     size_t end = trim_trailing_empty_lines(body, len, 1);
     snd_buf_reserve(out, end + 2);
+    if (already_relaxed(body, end)) {
+        snd_buf_append(out, body, end);
+        if (!(end >= 2 && is_crlf_at(body, end - 2, end)))
+            snd_buf_append(out, "\r\n", 2);
+        return out->overflow ? -1 : 0;
+    }
     size_t i = 0;
     while (i < end) {
-        size_t eol = i;
-        while (eol < end && !(body[eol] == '\r' && eol + 1 < end && body[eol + 1] == '\n'))
-            eol++;
+        size_t eol = next_crlf(body, i, end);
         /* Fast path: a line with no tab, no double space and no trailing
          * space is already canonical (true of base64 and most text). */
-        int plain = eol == i || body[eol - 1] != ' ';
-        for (size_t k = i; plain && k < eol; k++)
-            plain = body[k] != '\t' && !(body[k] == ' ' && k + 1 < eol && body[k + 1] == ' ');
-        if (plain) {
+        int bad = eol > i && body[eol - 1] == ' ';
+        char prev = 0;
+        for (size_t k = i; k < eol; k++) {
+            char c = body[k];
+            bad |= (c == '\t') | ((c == ' ') & (prev == ' '));
+            prev = c;
+        }
+        if (!bad) {
             snd_buf_append(out, body + i, eol - i);
         } else {
             int pending = 0;

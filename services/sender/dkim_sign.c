@@ -150,14 +150,14 @@ xd_code snd_dkim_sign(const snd_dkim_signer *s, const char *msg, size_t len, snd
     sha256(canon.data, canon.len, digest);
 
     /* The tag list with an empty b=. */
-    snd_buf_printf(&tags, "v=1; a=%s; c=%s; d=%s;",
-                   s->alg == SND_DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256",
-                   s->simple ? "simple/simple" : "relaxed/relaxed", s->domain);
+    snd_buf_cat(&tags, "v=1; a=", s->alg == SND_DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256",
+                "; c=", s->simple ? "simple/simple" : "relaxed/relaxed", "; d=", s->domain, ";",
+                NULL);
     if (s->identity)
         snd_buf_printf(&tags, " i=%s;", s->identity);
     if (s->include_q)
         snd_buf_puts(&tags, " q=dns/txt;");
-    snd_buf_printf(&tags, " s=%s;", s->selector);
+    snd_buf_cat(&tags, " s=", s->selector, ";", NULL);
     if (s->timestamp >= 0)
         snd_buf_printf(&tags, " t=%lld;", (long long)s->timestamp);
     if (s->expire > 0)

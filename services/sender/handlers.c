@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "deliver_config.h"
+#include "sender_banner.h"
 #include "sender.pb-c.h"
 #include "xd/log.h"
 #include "xd/util.h"
@@ -163,9 +164,12 @@ static xd_code h_rotate(xd_call *call, const ProtobufCMessage *in, ProtobufCMess
 }
 
 static const xd_method_impl METHODS[] = {
-    {"CreateDkimKey", h_create},   {"ListDkimKeys", h_list},          {"RotateDkimKey", h_rotate},
-    {"Submit", snd_h_submit},      {"GetMessage", snd_h_get_message}, {"Cancel", snd_h_cancel},
-    {"SetRelay", snd_h_set_relay},
+    {"CreateDkimKey", h_create},         {"ListDkimKeys", h_list},
+    {"RotateDkimKey", h_rotate},         {"Submit", snd_h_submit},
+    {"GetMessage", snd_h_get_message},   {"Cancel", snd_h_cancel},
+    {"SetRelay", snd_h_set_relay},       {"SetBanner", snd_h_set_banner},
+    {"ListBanners", snd_h_list_banners}, {"SendTestCopy", snd_h_send_test_copy},
+    {"QueueStats", snd_h_queue_stats},
 };
 
 static const xd_config_item CONFIG[] = {
@@ -215,8 +219,11 @@ static xd_code init(const xd_config *cfg, void **ctx_out, xd_err *err)
     /* The relay passwords are sealed under the same master key. */
     if (rc == XD_OK)
         rc = snd_delivery_init(ctx, cfg, path, master, err);
+    if (rc == XD_OK)
+        rc = snd_banner_store_open(path, xd_clock_system(), &ctx->banners, err);
     memset(master, 0, sizeof master);
     if (rc != XD_OK) {
+        snd_banner_store_close(ctx->banners);
         snd_delivery_fini(ctx);
         snd_keystore_close(ctx->keys);
         free(ctx);
@@ -232,6 +239,7 @@ static void fini(void *p)
     if (!ctx)
         return;
     snd_delivery_fini(ctx);
+    snd_banner_store_close(ctx->banners);
     snd_keystore_close(ctx->keys);
     memset(ctx->optout_secret, 0, sizeof ctx->optout_secret);
     free(ctx);

@@ -35,6 +35,7 @@ typedef struct snd_ctx {
     snd_deliver *deliver;
     snd_pump *pump;
     int64_t max_send_ahead_ms;
+    struct snd_banner_store *banners; /* SetBanner/ListBanners (sender_banner.h) */
 } snd_ctx;
 
 /* Opens the queue and relay store, recovers in-flight work, starts the
@@ -50,6 +51,33 @@ xd_code snd_h_get_message(xd_call *call, const ProtobufCMessage *in, ProtobufCMe
 xd_code snd_h_cancel(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err);
 xd_code snd_h_set_relay(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
                         xd_err *err);
+
+/* Banner, test copy and queue statistics handlers (sender_banner_handlers.c,
+ * sender_testcopy.c, queue_stats_handlers.c). */
+xd_code snd_h_set_banner(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
+                         xd_err *err);
+xd_code snd_h_list_banners(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
+                           xd_err *err);
+xd_code snd_h_send_test_copy(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
+                             xd_err *err);
+xd_code snd_h_queue_stats(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
+                          xd_err *err);
+
+/* The header that marks a test copy; its value is the original message id. */
+#define SND_TEST_HEADER "X-XenDirect-Test"
+
+typedef struct snd_enqueue_opts {
+    const char *idempotency_key; /* the caller's key ("" = none), checked here */
+    const char *key_prefix;      /* stored as prefix + key (NULL = as is) */
+    const char *banner_of;       /* keep this message's banner (NULL = current one) */
+    int test_copy;               /* allows SND_TEST_HEADER */
+} snd_enqueue_opts;
+
+/* The path every queued message takes (Submit and SendTestCopy): checks
+ * req (org already checked), stores it with its recipients and banner,
+ * commits, fills rep in arena a and wakes the workers. */
+xd_code snd_enqueue(snd_ctx *ctx, xd_arena *a, const Xd__SubmitRequest *req,
+                    const snd_enqueue_opts *eo, Xd__SubmitReply *rep, xd_err *err);
 
 /* The request's org_id is required and must be the caller's organization. */
 xd_code snd_check_org(xd_call *call, const char *org_id, xd_err *err);

@@ -20,28 +20,47 @@ const char *snd_cte_name(snd_cte cte)
     }
 }
 
+/* 1 when none of the 8 octets at p is below 0x20, above 0x7F or '='
+ * (word-at-a-time tests; a false "no" only sends the word the slow way). */
+static int plain_word(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    uint64_t eq = w ^ (ones * '=');
+    uint64_t has_eq = (eq - ones) & ~eq & highs;
+    return ((below_space | has_eq | (w & highs)) == 0);
+}
+
 snd_cte snd_mime_choose_text_cte(const char *text, size_t n)
 {
-    size_t line = 0, escapes = 0;
+    const unsigned char *t = (const unsigned char *)text;
+    size_t escapes = 0, line_start = 0;
     int plain = 1;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\r' && i + 1 < n && text[i + 1] == '\n') {
-            line = 0;
-            i++;
+        /* Eight octets at a time while all are 0x20-0x7F but '=' (none of
+         * them can end a line or need an escape). */
+        while (i + 8 <= n && plain_word(t + i))
+            i += 8;
+        if (i >= n)
+            break;
+        unsigned char c = t[i];
+        /* 0x20-0x7F but '=', and tab: nothing to note, the usual case. */
+        if (((unsigned char)(c - 0x20) < 0x60 && c != '=') || c == '\t')
+            continue;
+        if (c == '\r' && i + 1 < n && t[i + 1] == '\n') {
+            if (i - line_start > 998)
+                plain = 0;
+            line_start = ++i + 1;
             continue;
         }
-        if (c >= 0x80 || c == 0 || c == '\r' || c == '\n' || (c < 0x20 && c != '\t')) {
-            plain = 0;
-            escapes++;
-        } else if (c == '=') {
-            escapes++;
-            if (i + 1 < n && text[i + 1] == '_')
-                plain = 0;
-        }
-        if (++line > 998)
+        escapes++;
+        if (c != '=' || (i + 1 < n && t[i + 1] == '_'))
             plain = 0;
     }
+    if (n - line_start > 998)
+        plain = 0;
     if (plain)
         return SND_CTE_7BIT;
     return escapes * 4 > n ? SND_CTE_BASE64 : SND_CTE_QP;
@@ -49,17 +68,25 @@ snd_cte snd_mime_choose_text_cte(const char *text, size_t n)
 
 int snd_mime_crlf_normalize(snd_buf *out, const char *text, size_t n)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] != '\r' && text[i] != '\n')
-            continue;
-        snd_buf_append(out, text + start, i - start);
+    /* Jump between line ends with memchr; each of CR and LF is looked up
+     * again only once passed, so a text without one of them stays linear. */
+    if (n == 0)
+        return snd_buf_append(out, "", 0);
+    const char *p = text, *end = text + n;
+    const char *cr = memchr(p, '\r', n), *lf = memchr(p, '\n', n);
+    while (cr || lf) {
+        const char *eol = !cr ? lf : !lf ? cr : cr < lf ? cr : lf;
+        snd_buf_append(out, p, (size_t)(eol - p));
         snd_buf_append(out, "\r\n", 2);
-        if (text[i] == '\r' && i + 1 < n && text[i + 1] == '\n')
-            i++;
-        start = i + 1;
+        p = eol + 1;
+        if (*eol == '\r' && p < end && *p == '\n')
+            p++;
+        if (cr && cr < p)
+            cr = memchr(p, '\r', (size_t)(end - p));
+        if (lf && lf < p)
+            lf = memchr(p, '\n', (size_t)(end - p));
     }
-    return snd_buf_append(out, text + start, n - start);
+    return snd_buf_append(out, p, (size_t)(end - p));
 }
 
 static int b64_core(snd_buf *out, const unsigned char *p, size_t n, const char *alpha, int pad,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "deliver_message.h"
 #include "handlers.h"
@@ -76,15 +77,16 @@ static const char *from_domain(xd_arena *a, const char *from)
     return d;
 }
 
-xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
+static int is_test_header(const Xd__CustomHeader *h)
 {
-    const Xd__SubmitRequest *req = (const Xd__SubmitRequest *)in;
-    Xd__SubmitReply *rep = (Xd__SubmitReply *)out;
-    snd_ctx *ctx = xd_call_service(call);
-    xd_arena *a = xd_call_arena(call);
-    xd_code rc = snd_check_org(call, req->org_id, err);
-    if (rc == XD_OK)
-        rc = check_key(req->idempotency_key, err);
+    return h && h->name && strcasecmp(h->name, SND_TEST_HEADER) == 0;
+}
+
+xd_code snd_enqueue(snd_ctx *ctx, xd_arena *a, const Xd__SubmitRequest *req,
+                    const snd_enqueue_opts *eo, Xd__SubmitReply *rep, xd_err *err)
+{
+    const char *key = eo->idempotency_key ? eo->idempotency_key : "";
+    xd_code rc = check_key(key, err);
     if (rc == XD_OK && strlen(req->client_id) > MAX_CLIENT_ID)
         rc = xd_err_field(err, XD_INVALID_ARGUMENT, "client_id", "client_id is over %d octets",
                           MAX_CLIENT_ID);
@@ -100,6 +102,12 @@ xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage
         req->copy_mode != XD__COPY_MODE__COPY_MODE_PER_RECIPIENT &&
         req->copy_mode != XD__COPY_MODE__COPY_MODE_SHARED)
         rc = xd_err_field(err, XD_INVALID_ARGUMENT, "copy_mode", "unknown copy_mode");
+    /* The test marker is ours: a module cannot make a message look like one. */
+    for (size_t i = 0; rc == XD_OK && !eo->test_copy && i < req->n_headers; i++)
+        if (is_test_header(req->headers[i]))
+            rc = xd_err_field(err, XD_INVALID_ARGUMENT, "headers",
+                              "headers[%zu].name: %s is set by SendTestCopy only", i,
+                              SND_TEST_HEADER);
     snd_message m;
     const char **addrs = NULL, **domains = NULL;
     size_t n = 0;
@@ -109,18 +117,19 @@ xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage
     }
     if (rc == XD_OK)
         rc = parse_rcpts(&m, a, &addrs, &domains, &n, err);
-    if (rc != XD_OK) {
-        note(call, err);
+    if (rc != XD_OK)
         return rc;
-    }
-    size_t len = protobuf_c_message_get_packed_size(in);
+    size_t len = protobuf_c_message_get_packed_size(&req->base);
     uint8_t *packed = malloc(len ? len : 1);
     if (!packed)
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory storing the message");
-    protobuf_c_message_pack(in, packed);
+    protobuf_c_message_pack(&req->base, packed);
+    /* Test copies keep their keys apart from Submit's. */
+    const char *stored_key =
+        key[0] && eo->key_prefix ? xd_arena_printf(a, "%s%s", eo->key_prefix, key) : key;
     snd_submit s = {
         .org_id = req->org_id,
-        .idempotency_key = req->idempotency_key,
+        .idempotency_key = stored_key,
         .module = req->module,
         .client_id = req->client_id,
         .from_address = req->from ? req->from->address : "",
@@ -134,6 +143,7 @@ xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage
         .addresses = addrs,
         .domains = domains,
         .n = n,
+        .banner_of = eo->banner_of,
     };
     snd_submit_result r;
     rc = snd_queue_submit(ctx->queue, &s, &r, err);
@@ -156,6 +166,20 @@ xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage
         snd_pump_kick(ctx->pump);
     }
     return XD_OK;
+}
+
+xd_code snd_h_submit(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, xd_err *err)
+{
+    const Xd__SubmitRequest *req = (const Xd__SubmitRequest *)in;
+    xd_code rc = snd_check_org(call, req->org_id, err);
+    if (rc == XD_OK) {
+        snd_enqueue_opts eo = {.idempotency_key = req->idempotency_key};
+        rc = snd_enqueue(xd_call_service(call), xd_call_arena(call), req, &eo,
+                         (Xd__SubmitReply *)out, err);
+    }
+    if (rc != XD_OK)
+        note(call, err);
+    return rc;
 }
 
 xd_code snd_h_get_message(xd_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,

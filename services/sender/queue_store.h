@@ -69,6 +69,10 @@ typedef struct snd_submit {
     const char *const *addresses; /* envelope recipients */
     const char *const *domains;   /* their domains, A-labels lower case */
     size_t n;
+    /* The banner goes with the message (sender_banner.h): the one stored
+     * with message banner_of when set (a test copy), else the current one
+     * of (org, module). */
+    const char *banner_of;
 } snd_submit;
 
 typedef struct snd_rcpt_ref {

@@ -97,6 +97,72 @@ const char *const snd_schema_migrations[] = {
     "  version INTEGER NOT NULL,"
     "  updated_at_ms INTEGER NOT NULL"
     ");",
+    /* 3: banners and queue counters (SetBanner, Submit, QueueStats).
+     * banner_contents is immutable and keyed by the SHA-256 of its content;
+     * banners names the current content of (org, module) ("" = every
+     * module); message_banners snapshots the content a message was
+     * submitted with, so a retry or a restart composes the same octets.
+     * queue_counts keeps recipients per (org, state), and outbox events
+     * per org (state -1), up to date by triggers, so QueueStats reads a
+     * few rows instead of the queue. */
+    "CREATE TABLE banner_contents ("
+    "  banner_id TEXT PRIMARY KEY,"
+    "  html TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  image BLOB NOT NULL,"
+    "  image_type TEXT NOT NULL,"
+    "  image_alt TEXT NOT NULL"
+    ");"
+    "CREATE TABLE banners ("
+    "  org_id TEXT NOT NULL,"
+    "  module TEXT NOT NULL,"
+    "  banner_id TEXT NOT NULL REFERENCES banner_contents (banner_id),"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, module)"
+    ");"
+    "CREATE INDEX banners_by_content ON banners (banner_id);"
+    "CREATE TABLE message_banners ("
+    "  message_id TEXT PRIMARY KEY,"
+    "  banner_id TEXT NOT NULL REFERENCES banner_contents (banner_id)"
+    ");"
+    "CREATE INDEX message_banners_by_content ON message_banners (banner_id);"
+    "CREATE TABLE queue_counts ("
+    "  org_id TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, state)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO queue_counts (org_id, state, n)"
+    "  SELECT org_id, state, count(*) FROM recipients GROUP BY org_id, state;"
+    "CREATE TRIGGER recipients_count_insert AFTER INSERT ON recipients BEGIN"
+    "  INSERT INTO queue_counts (org_id, state, n) VALUES (NEW.org_id, NEW.state, 1)"
+    "    ON CONFLICT (org_id, state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER recipients_count_update AFTER UPDATE OF state ON recipients"
+    "  WHEN OLD.state <> NEW.state BEGIN"
+    "  UPDATE queue_counts SET n = n - 1 WHERE org_id = OLD.org_id AND state = OLD.state;"
+    "  INSERT INTO queue_counts (org_id, state, n) VALUES (NEW.org_id, NEW.state, 1)"
+    "    ON CONFLICT (org_id, state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER recipients_count_delete AFTER DELETE ON recipients BEGIN"
+    "  UPDATE queue_counts SET n = n - 1 WHERE org_id = OLD.org_id AND state = OLD.state;"
+    " END;"
+    /* state -1 counts the organization's events still in the outbox. */
+    "INSERT INTO queue_counts (org_id, state, n)"
+    "  SELECT coalesce(m.org_id, ''), -1, count(*) FROM outbox o"
+    "  LEFT JOIN messages m ON m.message_id = o.message_id GROUP BY 1;"
+    "CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox BEGIN"
+    "  INSERT INTO queue_counts (org_id, state, n) VALUES (coalesce((SELECT org_id FROM"
+    "    messages WHERE message_id = NEW.message_id), ''), -1, 1)"
+    "    ON CONFLICT (org_id, state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox BEGIN"
+    "  UPDATE queue_counts SET n = n - 1 WHERE state = -1 AND org_id = coalesce((SELECT"
+    "    org_id FROM messages WHERE message_id = OLD.message_id), '');"
+    " END;"
+    "CREATE INDEX recipients_waiting_age ON recipients (born_ms) WHERE state IN (1, 2);"
+    "CREATE INDEX recipients_waiting_age_by_org ON recipients (org_id, born_ms)"
+    "  WHERE state IN (1, 2);",
 };
 
 const int snd_schema_n_migrations =
