@@ -8,6 +8,7 @@
 #include "deliver_internal.h"
 #include "deliver_message.h"
 #include "xd/address.h"
+#include "xd/clock.h"
 #include "xd/log.h"
 #include "xd/util.h"
 
@@ -23,6 +24,7 @@ typedef struct group {
     int conn_failed; /* every later copy gets fail_status */
     snd_smtp_status fail_status;
     const char *fail_label;
+    char tls_desc[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" of the open session */
 } group;
 
 typedef enum sess_rc { SESS_OK, SESS_POSTPONE, SESS_FAIL } sess_rc;
@@ -50,7 +52,7 @@ static void finish_rows(group *g, const size_t *idx, size_t n, snd_result_kind k
         r[i].text = text ? text : reply ? reply->text : "";
         r[i].failure = failure;
         r[i].remote_host = g->target ? g->target->label : g->fail_label ? g->fail_label : "";
-        r[i].tls_version = g->s && snd_smtp_tls_active(g->s) ? "TLS" : "";
+        r[i].tls_version = g->s && snd_smtp_tls_active(g->s) ? g->tls_desc : "";
         r[i].retry_at_ms = retry_at_ms;
     }
     xd_err err;
@@ -79,6 +81,34 @@ static void close_session(group *g)
     g->target = NULL;
 }
 
+/* Keeps the connection's lease alive while the connection lives longer
+ * than a third of the lease's TTL. 0 when the lease is gone or ratelimit
+ * did not answer: the connection must close (fail closed). */
+static int keep_lease(group *g)
+{
+    snd_pacing *p = g->d->deps.pacing;
+    if (!p || !g->lease.held || !snd_pacing_renew_due(&g->lease, xd_monotonic_ms()))
+        return 1;
+    return snd_pacing_renew(p, &g->lease) == SND_PACE_GRANTED;
+}
+
+/* An AUTH refusal (535 and the like) at a relay is a configuration problem
+ * of that relay's account, not a verdict on the recipient: defer, and say
+ * so in the text that becomes the event's reply. */
+static void auth_failure_defers(group *g, snd_smtp_status *st)
+{
+    char text[SND_SMTP_TEXT_MAX];
+    const char *who = g->plan.route == SND_ROUTE_ORG_RELAY ? "the organization's own SMTP server"
+                                                           : "the smarthost";
+    snprintf(text, sizeof text,
+             "%s refused our login (%d%s%s %.200s): a configuration problem at the relay, not a "
+             "recipient bounce; retrying: check the relay username and password (SetRelay)",
+             who, st->reply.code, st->reply.enhanced[0] ? " " : "", st->reply.enhanced,
+             st->reply.text);
+    xd_strlcpy(st->reply.text, text, sizeof st->reply.text);
+    st->outcome = SND_SMTP_TEMPFAIL;
+}
+
 /* A usable session within the connection's message allowance, or why not
  * (*retry_at for POSTPONE; g->fail_status for FAIL). */
 static sess_rc ensure_session(group *g, int64_t *retry_at)
@@ -86,7 +116,7 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
     snd_deliver *d = g->d;
     if (g->conn_failed)
         return SESS_FAIL;
-    if (g->s && snd_smtp_usable(g->s) && g->on_conn < g->conn_limit)
+    if (g->s && snd_smtp_usable(g->s) && g->on_conn < g->conn_limit && keep_lease(g))
         return SESS_OK;
     close_session(g);
     g->subj.mx_host = g->plan.t[0].label;
@@ -121,6 +151,10 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
         xd_err_clear(&err);
         if (snd_smtp_open(&o, &g->s, &st, &err) == XD_OK) {
             g->target = t;
+            g->tls_desc[0] = '\0';
+            if (snd_smtp_tls_active(g->s))
+                snprintf(g->tls_desc, sizeof g->tls_desc, "%s %s", snd_smtp_tls_version(g->s),
+                         snd_smtp_tls_cipher(g->s));
             g->on_conn = 0;
             g->conn_limit =
                 g->lease.held && g->lease.messages ? g->lease.messages : d->cfg.msgs_per_conn;
@@ -132,9 +166,13 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
                 snd_smtp_outcome_name(st.outcome), snd_smtp_phase_name(st.phase), st.reply.code,
                 st.reply.text);
     }
+    int auth = st.phase == SND_SMTP_PHASE_AUTH;
+    if (auth)
+        auth_failure_defers(g, &st);
     if (d->deps.pacing && g->lease.held) {
-        snd_pacing_feedback(d->deps.pacing, &g->subj, SND_FEEDBACK_DEFERRED, st.reply.code,
-                            st.reply.enhanced, st.reply.text, 1);
+        if (!auth) /* our account's problem says nothing about the receiver */
+            snd_pacing_feedback(d->deps.pacing, &g->subj, SND_FEEDBACK_DEFERRED, st.reply.code,
+                                st.reply.enhanced, st.reply.text, 1);
         snd_pacing_release(d->deps.pacing, &g->lease);
     }
     g->lease.held = 0;
@@ -365,7 +403,7 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
             rr[i].text = res[i].reply.text;
             rr[i].failure = snd_classify_failure(&res[i]);
             rr[i].remote_host = g->target->label;
-            rr[i].tls_version = snd_smtp_tls_active(g->s) ? "TLS" : "";
+            rr[i].tls_version = snd_smtp_tls_active(g->s) ? g->tls_desc : "";
         }
         XD_DEBUG("delivery: %s and %zu more via %s: first %d %s", rr[0].recipient_id, n_ok - 1,
                  g->target->label, rr[0].code, rr[0].text);

@@ -120,32 +120,112 @@ static int64_t next_due(snd_queue *q)
     return t;
 }
 
-/* Picks the destination of the most overdue recipient and its due rows. */
+#define RR_STEPS 64 /* destinations looked at per claim before the fallback */
+
+static int dest_cmp(const char *o1, const char *d1, const char *o2, const char *d2)
+{
+    int c = strcmp(o1, o2);
+    return c ? c : strcmp(d1, d2);
+}
+
+/* The next destination after the cursor (wrapping once) that has a due
+ * recipient, within RR_STEPS destinations; each step is two index seeks on
+ * recipients_dest, so a huge backlog costs nothing here. 1 when found (out's
+ * org_id/domain set), 0 when not, -1 on a database error. Lock and tx held. */
+static int pick_round_robin(snd_queue *q, int64_t now, snd_claim *out)
+{
+    sqlite3_stmt *next = NULL, *due = NULL;
+    int found = -1;
+    if (xd_db_prepare(q->db,
+                      "SELECT org_id, domain FROM recipients WHERE state IN (1, 2) AND "
+                      "(org_id, domain) > (?1, ?2) ORDER BY org_id, domain LIMIT 1",
+                      &next, NULL) != XD_OK ||
+        xd_db_prepare(q->db,
+                      "SELECT 1 FROM recipients WHERE state IN (1, 2) AND org_id = ?1 AND "
+                      "domain = ?2 AND next_attempt_at_ms <= ?3 LIMIT 1",
+                      &due, NULL) != XD_OK)
+        goto out;
+    char org[sizeof out->org_id], dom[sizeof out->domain];
+    xd_strlcpy(org, q->rr_org, sizeof org);
+    xd_strlcpy(dom, q->rr_domain, sizeof dom);
+    int wrapped = 0;
+    found = 0;
+    for (int step = 0; step < RR_STEPS && !found; step++) {
+        sqlite3_reset(next);
+        xd_db_bind_text(next, 1, org);
+        xd_db_bind_text(next, 2, dom);
+        int s = sqlite3_step(next);
+        if (s == SQLITE_DONE) {
+            if (wrapped || (!q->rr_org[0] && !q->rr_domain[0]))
+                break; /* went round, or the queue has no waiting rows */
+            wrapped = 1;
+            org[0] = dom[0] = '\0';
+            continue;
+        }
+        if (s != SQLITE_ROW) {
+            found = -1;
+            break;
+        }
+        snd_col_copy(next, 0, org, sizeof org);
+        snd_col_copy(next, 1, dom, sizeof dom);
+        if (wrapped && dest_cmp(org, dom, q->rr_org, q->rr_domain) > 0)
+            break; /* past the start: every destination was looked at */
+        sqlite3_reset(due);
+        xd_db_bind_text(due, 1, org);
+        xd_db_bind_text(due, 2, dom);
+        sqlite3_bind_int64(due, 3, now);
+        s = sqlite3_step(due);
+        if (s == SQLITE_ROW) {
+            xd_strlcpy(out->org_id, org, sizeof out->org_id);
+            xd_strlcpy(out->domain, dom, sizeof out->domain);
+            found = 1;
+        } else if (s != SQLITE_DONE) {
+            found = -1;
+        }
+    }
+out:
+    sqlite3_finalize(next);
+    sqlite3_finalize(due);
+    return found;
+}
+
+/* Picks a destination with due rows, round robin among destinations (the
+ * most overdue one when the walk finds none), and claims its due rows. */
 static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
-                               "SELECT org_id, domain FROM recipients WHERE state IN (1, 2) AND "
-                               "next_attempt_at_ms <= ?1 ORDER BY next_attempt_at_ms LIMIT 1",
-                               &st, err);
-    if (rc != XD_OK)
-        return rc;
-    sqlite3_bind_int64(st, 1, now);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        snd_col_copy(st, 0, out->org_id, sizeof out->org_id);
-        snd_col_copy(st, 1, out->domain, sizeof out->domain);
+    int rr = pick_round_robin(q, now, out);
+    if (rr < 0)
+        return xd_db_fail(q->db, sqlite3_errcode(q->db), "picking due work", err);
+    if (!rr) {
+        xd_code rc = xd_db_prepare(q->db,
+                                   "SELECT org_id, domain FROM recipients WHERE state IN (1, 2) "
+                                   "AND next_attempt_at_ms <= ?1 ORDER BY next_attempt_at_ms "
+                                   "LIMIT 1",
+                                   &st, err);
+        if (rc != XD_OK)
+            return rc;
+        sqlite3_bind_int64(st, 1, now);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            snd_col_copy(st, 0, out->org_id, sizeof out->org_id);
+            snd_col_copy(st, 1, out->domain, sizeof out->domain);
+        }
+        sqlite3_finalize(st);
+        if (s != SQLITE_ROW)
+            return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "picking due work", err);
     }
-    sqlite3_finalize(st);
-    if (s != SQLITE_ROW)
-        return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "picking due work", err);
-    rc = xd_db_prepare(q->db,
-                       "UPDATE recipients SET state = 10, updated_at_ms = ?5 WHERE recipient_id IN "
-                       "(SELECT recipient_id FROM recipients WHERE state IN (1, 2) AND "
-                       "org_id = ?1 AND domain = ?2 AND next_attempt_at_ms <= ?3 "
-                       "ORDER BY next_attempt_at_ms LIMIT ?4) "
-                       "RETURNING recipient_id, message_id, address, attempts, born_ms",
-                       &st, err);
+    xd_strlcpy(q->rr_org, out->org_id, sizeof q->rr_org);
+    xd_strlcpy(q->rr_domain, out->domain, sizeof q->rr_domain);
+    int s;
+    xd_code rc =
+        xd_db_prepare(q->db,
+                      "UPDATE recipients SET state = 10, updated_at_ms = ?5 WHERE recipient_id IN "
+                      "(SELECT recipient_id FROM recipients WHERE state IN (1, 2) AND "
+                      "org_id = ?1 AND domain = ?2 AND next_attempt_at_ms <= ?3 "
+                      "ORDER BY next_attempt_at_ms LIMIT ?4) "
+                      "RETURNING recipient_id, message_id, address, attempts, born_ms",
+                      &st, err);
     if (rc != XD_OK)
         return rc;
     xd_db_bind_text(st, 1, out->org_id);

@@ -16,6 +16,10 @@ struct snd_queue {
     pthread_mutex_t mu;
     const xd_clock *clock;
     snd_queue_config cfg;
+    /* Round-robin cursor over destinations: the (org, domain) claimed last,
+     * so that one destination's backlog cannot starve the others. */
+    char rr_org[129];
+    char rr_domain[256];
 };
 
 typedef struct snd_event_row {

@@ -4,8 +4,9 @@
  * start, doubling, jitter bounds, 4 h cap), expiry at the maximum age (3
  * days) as EXPIRED, send_at scheduling, Cancel of unsent recipients only,
  * the idempotency key, in-flight work put back at start with the same
- * Message-ID, and a mixed run in which every recipient ends in exactly one
- * final state with exactly one final event.
+ * Message-ID, per-destination fairness (a huge backlog does not starve
+ * other destinations), and a mixed run in which every recipient ends in
+ * exactly one final state with exactly one final event.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -623,6 +624,59 @@ static void test_recover_in_flight(void **state)
     fixture_free(f);
 }
 
+static size_t claim_max(fixture *f, size_t max, snd_claim *c)
+{
+    xd_err err;
+    int64_t nd = 0;
+    assert_int_equal(snd_queue_claim(f->q, max, c, &nd, &err), XD_OK);
+    return c->n;
+}
+
+/* Per-destination fairness: a 1,000-recipient backlog at one destination,
+ * older than everything else, does not starve later mail to two others:
+ * claims take turns among the destinations with due work. */
+static void test_destination_fairness(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(NULL);
+    snd_submit_result big, b, c;
+    sub_opts ob = {.org = "org-a", .domain = "huge.example", .n = 1000};
+    assert_int_equal(submit(f, &ob, &big), XD_OK);
+    xd_clock_advance_ms(f->clock, 1000);
+    sub_opts o1 = {.org = "org-a", .domain = "small.example", .n = 1};
+    sub_opts o2 = {.org = "org-b", .domain = "huge.example", .n = 2};
+    assert_int_equal(submit(f, &o1, &b), XD_OK);
+    assert_int_equal(submit(f, &o2, &c), XD_OK);
+    /* Four claims of at most 100 (as four workers would make): the two
+     * small destinations are served among them, not after ten big claims. */
+    int seen_b = 0, seen_c = 0, big_claims = 0;
+    for (int i = 0; i < 4; i++) {
+        snd_claim cl;
+        assert_true(claim_max(f, 100, &cl) > 0);
+        if (strcmp(cl.r[0].message_id, b.message_id) == 0)
+            seen_b = 1, assert_int_equal(cl.n, 1);
+        else if (strcmp(cl.r[0].message_id, c.message_id) == 0)
+            seen_c = 1, assert_int_equal(cl.n, 2);
+        else
+            big_claims++, assert_int_equal(cl.n, 100);
+        snd_claim_free(&cl);
+    }
+    assert_true(seen_b && seen_c);
+    assert_int_equal(big_claims, 2);
+    /* The backlog still drains completely afterwards. */
+    size_t total = 0;
+    for (int i = 0; i < 20; i++) {
+        snd_claim cl;
+        total += claim_max(f, 100, &cl);
+        snd_claim_free(&cl);
+    }
+    assert_int_equal(total, 1000 - 200);
+    snd_submit_result_free(&big);
+    snd_submit_result_free(&b);
+    snd_submit_result_free(&c);
+    fixture_free(f);
+}
+
 /* Deterministic generator for the mixed run. */
 static uint32_t rnd(uint32_t *s)
 {
@@ -761,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_recover_in_flight),
+        cmocka_unit_test(test_destination_fairness),
         cmocka_unit_test(test_every_recipient_one_final_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
