@@ -179,6 +179,8 @@ snd_pace_rc snd_pacing_renew(snd_pacing *p, snd_lease *lease)
             lease->ttl_ms = ttl;
         lease->renewed_at_ms = sent_at;
         rc = SND_PACE_GRANTED;
+        XD_DEBUG("pacing: lease %.8s... renewed for %lld ms", lease->lease_id,
+                 (long long)lease->ttl_ms);
     } else if (c == XD_NOT_FOUND || c == XD_FAILED_PRECONDITION || c == XD_INVALID_ARGUMENT) {
         XD_INFO("pacing: lease %.8s... not renewed (%s): closing its connection", lease->lease_id,
                 err.message);
