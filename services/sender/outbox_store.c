@@ -67,9 +67,11 @@ xd_code snd_outbox_fetch(snd_queue *q, size_t max, snd_event **out, size_t *n, x
 
 xd_code snd_outbox_ack(snd_queue *q, int64_t last_id, xd_err *err)
 {
-    pthread_mutex_lock(&q->mu);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, "DELETE FROM outbox WHERE id <= ?1", &st, err);
+    rc = xd_db_prepare(q->db, "DELETE FROM outbox WHERE id <= ?1", &st, err);
     if (rc == XD_OK) {
         sqlite3_bind_int64(st, 1, last_id);
         int s = sqlite3_step(st);
@@ -77,8 +79,7 @@ xd_code snd_outbox_ack(snd_queue *q, int64_t last_id, xd_err *err)
             rc = xd_db_fail(q->db, s, "deleting acknowledged events", err);
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    return snd_qtx_end(q, rc, err);
 }
 
 int64_t snd_outbox_pending(snd_queue *q)

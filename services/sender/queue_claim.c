@@ -264,20 +264,18 @@ xd_code snd_queue_claim(snd_queue *q, size_t max, snd_claim *out, int64_t *next_
     if (max == 0 || max > 1000)
         max = 1000;
     *next_due_ms = INT64_MAX;
-    pthread_mutex_lock(&q->mu);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     int64_t now = xd_clock_now_ms(q->clock);
-    xd_code rc = xd_db_begin(q->db, err);
-    if (rc == XD_OK)
-        rc = pick(q, max, now, out, err);
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
-    if (rc != XD_OK) {
-        xd_db_rollback(q->db);
-        snd_claim_free(out);
-    } else if (out->n == 0) {
+    rc = pick(q, max, now, out, err);
+    if (rc == XD_OK && out->n == 0)
         *next_due_ms = next_due(q);
+    rc = snd_qtx_end(q, rc, err);
+    if (rc != XD_OK) {
+        snd_claim_free(out);
+        *next_due_ms = INT64_MAX;
     }
-    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
@@ -365,38 +363,37 @@ xd_code snd_queue_finish(snd_queue *q, const snd_rcpt_result *r, size_t n, xd_er
 {
     if (n == 0)
         return XD_OK;
-    pthread_mutex_lock(&q->mu);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     int64_t now = xd_clock_now_ms(q->clock);
-    xd_code rc = xd_db_begin(q->db, err);
     for (size_t i = 0; i < n && rc == XD_OK; i++)
         rc = finish_one(q, &r[i], now, err);
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
-    if (rc != XD_OK)
-        xd_db_rollback(q->db);
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    return snd_qtx_end(q, rc, err);
 }
 
 xd_code snd_queue_recover(snd_queue *q, size_t *n, xd_err *err)
 {
-    pthread_mutex_lock(&q->mu);
+    *n = 0;
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     int64_t now = xd_clock_now_ms(q->clock);
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
-                               "UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 2 "
-                               "ELSE 1 END, next_attempt_at_ms = ?1 WHERE state = 10",
-                               &st, err);
+    rc = xd_db_prepare(q->db,
+                       "UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 2 "
+                       "ELSE 1 END, next_attempt_at_ms = ?1 WHERE state = 10",
+                       &st, err);
     if (rc == XD_OK) {
         sqlite3_bind_int64(st, 1, now);
         int s = sqlite3_step(st);
         if (s != SQLITE_DONE)
             rc = xd_db_fail(q->db, s, "recovering in-flight recipients", err);
+        else
+            *n = (size_t)sqlite3_changes(q->db);
         sqlite3_finalize(st);
-        *n = (size_t)sqlite3_changes(q->db);
     }
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    return snd_qtx_end(q, rc, err);
 }
 
 xd_code snd_queue_count_states(snd_queue *q, int64_t counts[16], xd_err *err)

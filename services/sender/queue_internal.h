@@ -2,18 +2,28 @@
  * queue_internal.h: the queue's struct and helpers shared by queue_store.c,
  * queue_claim.c and outbox_store.c. Not for use elsewhere.
  * Memory: the queue owns its connection. Thread-safety: callers hold mu
- * around every use of db.
+ * around every use of db; writes take it through snd_qtx_begin/end.
  */
 #ifndef SND_QUEUE_INTERNAL_H
 #define SND_QUEUE_INTERNAL_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include "queue_store.h"
 
 struct snd_queue {
     sqlite3 *db;
     pthread_mutex_t mu;
+    /* Group commit (queue_batch.c), all under mu but writers_waiting. */
+    pthread_cond_t committed;   /* a transaction was committed or failed */
+    atomic_int writers_waiting; /* writers blocked on mu */
+    int tx_open;                /* the shared transaction is open */
+    unsigned tx_ops;            /* writes in it */
+    uint64_t gen;               /* number of the current/last transaction */
+    uint64_t committed_gen;     /* last one committed */
+    uint64_t failed_gen;        /* last one that failed */
+    char fail_msg[200];         /* why it failed */
     const xd_clock *clock;
     snd_queue_config cfg;
     /* Round-robin cursor over destinations: the (org, domain) claimed last,
@@ -31,6 +41,16 @@ typedef struct snd_event_row {
     const char *enhanced, *text, *remote_host, *tls_version;
     int failure;
 } snd_event_row;
+
+/* Every write goes through these. begin locks mu and opens (or joins) the
+ * shared transaction and a savepoint for this write; end keeps the write
+ * (rc == XD_OK) or undoes it, returns only once the write is committed (or
+ * failed: then an error), and unlocks. end returns rc, or the commit's
+ * failure. On a failed begin, mu is not held. */
+xd_code snd_qtx_begin(snd_queue *q, xd_err *err);
+xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err);
+void snd_qtx_init(snd_queue *q);
+void snd_qtx_fini(snd_queue *q);
 
 /* Inserts one outbox event (inside the caller's transaction). */
 int snd_outbox_add(snd_queue *q, const snd_event_row *e);

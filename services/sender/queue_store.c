@@ -26,6 +26,7 @@ xd_code snd_queue_open(const char *path, const xd_clock *clock, const snd_queue_
         return rc;
     }
     pthread_mutex_init(&q->mu, NULL);
+    snd_qtx_init(q);
     q->clock = clock ? clock : xd_clock_system();
     if (cfg)
         q->cfg = *cfg;
@@ -44,6 +45,7 @@ void snd_queue_close(snd_queue *q)
     if (!q)
         return;
     xd_db_close(q->db);
+    snd_qtx_fini(q);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -208,14 +210,18 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
 {
     memset(out, 0, sizeof *out);
     int has_key = s->idempotency_key && s->idempotency_key[0];
-    pthread_mutex_lock(&q->mu);
-    xd_code rc = xd_db_begin(q->db, err);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     char mid[SND_ID_MAX];
-    if (rc == XD_OK && has_key && find_key(q, s->org_id, s->idempotency_key, mid)) {
+    if (has_key && find_key(q, s->org_id, s->idempotency_key, mid)) {
+        /* The first answer; through qtx_end so that a first Submit still
+         * in the open transaction is durable before this reply. */
         rc = read_refs(q, mid, out, err);
         out->duplicate = 1;
-        xd_db_rollback(q->db);
-        pthread_mutex_unlock(&q->mu);
+        rc = snd_qtx_end(q, rc, err);
+        if (rc != XD_OK)
+            snd_submit_result_free(out);
         return rc;
     }
     int64_t now = xd_clock_now_ms(q->clock);
@@ -243,13 +249,9 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
     }
     if (rc == XD_OK)
         rc = read_refs(q, mid, out, err);
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
-    if (rc != XD_OK) {
-        xd_db_rollback(q->db);
+    rc = snd_qtx_end(q, rc, err);
+    if (rc != XD_OK)
         snd_submit_result_free(out);
-    }
-    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
@@ -445,10 +447,10 @@ xd_code snd_queue_cancel(snd_queue *q, const char *org_id, const char *message_i
     memset(not_cancelled, 0, sizeof *not_cancelled);
     snd_message_info m;
     memset(&m, 0, sizeof m);
-    pthread_mutex_lock(&q->mu);
-    xd_code rc = xd_db_begin(q->db, err);
-    if (rc == XD_OK)
-        rc = load_meta(q, org_id, message_id, &m, NULL, NULL, err);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
+    rc = load_meta(q, org_id, message_id, &m, NULL, NULL, err);
     if (rc == XD_OK)
         rc = load_rcpts(q, &m, err);
     for (size_t i = 0; rc == XD_OK && n_ids && i < n_ids; i++) {
@@ -482,14 +484,11 @@ xd_code snd_queue_cancel(snd_queue *q, const char *org_id, const char *message_i
         if (rc == XD_OK && list_add(done ? cancelled : not_cancelled, m.rcpts[j].recipient_id) != 0)
             rc = xd_err_set(err, XD_INTERNAL, "out of memory");
     }
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
+    rc = snd_qtx_end(q, rc, err);
     if (rc != XD_OK) {
-        xd_db_rollback(q->db);
         snd_id_list_free(cancelled);
         snd_id_list_free(not_cancelled);
     }
-    pthread_mutex_unlock(&q->mu);
     snd_message_info_free(&m);
     return rc;
 }
