@@ -76,6 +76,8 @@ xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
         q->tx_ops = 0;
         q->gen++;
     }
+    q->op_changes = sqlite3_total_changes(q->db);
+    q->op_must_wait = 0;
     int s = exec(q, "SAVEPOINT snd_op");
     if (s != SQLITE_OK) {
         xd_code rc = xd_db_fail(q->db, s, "starting a write", err);
@@ -87,8 +89,14 @@ xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
     return XD_OK;
 }
 
+void snd_qtx_must_wait(snd_queue *q)
+{
+    q->op_must_wait = 1;
+}
+
 xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
 {
+    int changed = sqlite3_total_changes(q->db) != q->op_changes;
     if (rc == XD_OK) {
         exec(q, "RELEASE snd_op");
     } else {
@@ -96,6 +104,15 @@ xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
         exec(q, "RELEASE snd_op");
     }
     uint64_t mine = q->gen;
+    if ((!changed || rc != XD_OK) && !q->op_must_wait && !sqlite3_get_autocommit(q->db)) {
+        /* Nothing of ours to make durable (a claim that found no work, a
+         * refused write): no wait. Commit the others' writes unless a
+         * writer queued behind will. */
+        if (atomic_load(&q->writers_waiting) == 0)
+            close_tx(q, 1);
+        pthread_mutex_unlock(&q->mu);
+        return rc;
+    }
     if (sqlite3_get_autocommit(q->db)) {
         /* SQLite rolled the whole transaction back (I/O error, full disk):
          * every write in it is lost, which its waiters must learn. */

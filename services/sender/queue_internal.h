@@ -24,6 +24,8 @@ struct snd_queue {
     uint64_t committed_gen;     /* last one committed */
     uint64_t failed_gen;        /* last one that failed */
     char fail_msg[200];         /* why it failed */
+    int op_changes;             /* sqlite3_total_changes at the write's start */
+    int op_must_wait;           /* the write read data it must see durable */
     const xd_clock *clock;
     snd_queue_config cfg;
     /* Round-robin cursor over destinations: the (org, domain) claimed last,
@@ -49,6 +51,9 @@ typedef struct snd_event_row {
  * failure. On a failed begin, mu is not held. */
 xd_code snd_qtx_begin(snd_queue *q, xd_err *err);
 xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err);
+/* Marks the current write as needing durability although it changed
+ * nothing (it answers from rows that may not be committed yet). */
+void snd_qtx_must_wait(snd_queue *q);
 void snd_qtx_init(snd_queue *q);
 void snd_qtx_fini(snd_queue *q);
 

@@ -219,6 +219,7 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
          * in the open transaction is durable before this reply. */
         rc = read_refs(q, mid, out, err);
         out->duplicate = 1;
+        snd_qtx_must_wait(q);
         rc = snd_qtx_end(q, rc, err);
         if (rc != XD_OK)
             snd_submit_result_free(out);
