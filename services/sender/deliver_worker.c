@@ -62,7 +62,8 @@ static void *worker_main(void *arg)
             idle_wait(d, next_due, kicks);
             continue;
         }
-        snd_deliver_kick(d); /* there may be more: let the next worker look */
+        if (c.n >= d->cfg.claim_max)
+            snd_deliver_kick(d); /* a full claim: more may wait, bring in the next worker */
         snd_deliver_group(d, &c);
         snd_claim_free(&c);
     }
@@ -111,9 +112,9 @@ xd_code snd_deliver_start(const snd_deliver_config *cfg, const snd_deliver_deps 
 }
 
 /* Wakes one idle worker: a Submit adds work for one claim, and a worker
- * that found work wakes the next (below), so a backlog brings every worker
- * in without waking all of them for each message (each wake is a claim
- * transaction). */
+ * whose claim was full wakes the next (below), so a backlog brings every
+ * worker in without waking all of them for each message (each wake costs a
+ * claim transaction). */
 void snd_deliver_kick(snd_deliver *d)
 {
     if (!d)

@@ -78,6 +78,7 @@ xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
     }
     q->op_changes = sqlite3_total_changes(q->db);
     q->op_must_wait = 0;
+    q->op_no_wait = 0;
     int s = exec(q, "SAVEPOINT snd_op");
     if (s != SQLITE_OK) {
         xd_code rc = xd_db_fail(q->db, s, "starting a write", err);
@@ -94,6 +95,11 @@ void snd_qtx_must_wait(snd_queue *q)
     q->op_must_wait = 1;
 }
 
+void snd_qtx_no_wait(snd_queue *q)
+{
+    q->op_no_wait = 1;
+}
+
 xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
 {
     int changed = sqlite3_total_changes(q->db) != q->op_changes;
@@ -104,10 +110,11 @@ xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
         exec(q, "RELEASE snd_op");
     }
     uint64_t mine = q->gen;
-    if ((!changed || rc != XD_OK) && !q->op_must_wait && !sqlite3_get_autocommit(q->db)) {
+    if ((!changed || rc != XD_OK || q->op_no_wait) && !q->op_must_wait &&
+        !sqlite3_get_autocommit(q->db)) {
         /* Nothing of ours to make durable (a claim that found no work, a
-         * refused write): no wait. Commit the others' writes unless a
-         * writer queued behind will. */
+         * refused write) or nothing that must be (a claim): no wait.
+         * Commit the writes so far unless a writer queued behind will. */
         if (atomic_load(&q->writers_waiting) == 0)
             close_tx(q, 1);
         pthread_mutex_unlock(&q->mu);

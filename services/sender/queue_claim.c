@@ -32,8 +32,8 @@ static xd_code set_state(snd_queue *q, const char *rid, int from_state, int stat
 {
     *changed = 0;
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(
-        q->db,
+    xd_code rc = snd_q_prepare(
+        q,
         "UPDATE recipients SET state = ?3, attempts = attempts + ?4, next_attempt_at_ms = ?5, "
         "updated_at_ms = ?6, last_code = ?7, last_enhanced = ?8, last_text = ?9, failure = ?10, "
         "remote_host = ?11, event_seq = event_seq + 1 "
@@ -74,7 +74,7 @@ static xd_code set_state(snd_queue *q, const char *rid, int from_state, int stat
             s = sqlite3_errcode(q->db);
         *changed = 1;
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "recording a state", err);
 }
 
@@ -109,14 +109,14 @@ static int64_t next_due(snd_queue *q)
 {
     sqlite3_stmt *st = NULL;
     int64_t t = INT64_MAX;
-    if (xd_db_prepare(q->db,
+    if (snd_q_prepare(q,
                       "SELECT next_attempt_at_ms FROM recipients WHERE state IN (1, 2) "
                       "ORDER BY next_attempt_at_ms LIMIT 1",
                       &st, NULL) != XD_OK)
         return t;
     if (sqlite3_step(st) == SQLITE_ROW)
         t = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return t;
 }
 
@@ -136,11 +136,11 @@ static int pick_round_robin(snd_queue *q, int64_t now, snd_claim *out)
 {
     sqlite3_stmt *next = NULL, *due = NULL;
     int found = -1;
-    if (xd_db_prepare(q->db,
+    if (snd_q_prepare(q,
                       "SELECT org_id, domain FROM recipients WHERE state IN (1, 2) AND "
                       "(org_id, domain) > (?1, ?2) ORDER BY org_id, domain LIMIT 1",
                       &next, NULL) != XD_OK ||
-        xd_db_prepare(q->db,
+        snd_q_prepare(q,
                       "SELECT 1 FROM recipients WHERE state IN (1, 2) AND org_id = ?1 AND "
                       "domain = ?2 AND next_attempt_at_ms <= ?3 LIMIT 1",
                       &due, NULL) != XD_OK)
@@ -184,8 +184,8 @@ static int pick_round_robin(snd_queue *q, int64_t now, snd_claim *out)
         }
     }
 out:
-    sqlite3_finalize(next);
-    sqlite3_finalize(due);
+    snd_q_done(q, next);
+    snd_q_done(q, due);
     return found;
 }
 
@@ -198,7 +198,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
     if (rr < 0)
         return xd_db_fail(q->db, sqlite3_errcode(q->db), "picking due work", err);
     if (!rr) {
-        xd_code rc = xd_db_prepare(q->db,
+        xd_code rc = snd_q_prepare(q,
                                    "SELECT org_id, domain FROM recipients WHERE state IN (1, 2) "
                                    "AND next_attempt_at_ms <= ?1 ORDER BY next_attempt_at_ms "
                                    "LIMIT 1",
@@ -211,7 +211,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
             snd_col_copy(st, 0, out->org_id, sizeof out->org_id);
             snd_col_copy(st, 1, out->domain, sizeof out->domain);
         }
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
         if (s != SQLITE_ROW)
             return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "picking due work", err);
     }
@@ -219,7 +219,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
     xd_strlcpy(q->rr_domain, out->domain, sizeof q->rr_domain);
     int s;
     xd_code rc =
-        xd_db_prepare(q->db,
+        snd_q_prepare(q,
                       "UPDATE recipients SET state = 10, updated_at_ms = ?5 WHERE recipient_id IN "
                       "(SELECT recipient_id FROM recipients WHERE state IN (1, 2) AND "
                       "org_id = ?1 AND domain = ?2 AND next_attempt_at_ms <= ?3 "
@@ -237,7 +237,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
     int64_t *born = calloc(max, sizeof *born);
     if (!out->r || !born) {
         free(born);
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW && out->n < max) {
@@ -248,7 +248,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
         c->attempts = (unsigned)sqlite3_column_int(st, 3);
         born[out->n - 1] = sqlite3_column_int64(st, 4);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     rc = s == SQLITE_DONE ? expire_claimed(q, out, born, now, err)
                           : xd_db_fail(q->db, s, "claiming", err);
     free(born);
@@ -271,6 +271,10 @@ xd_code snd_queue_claim(snd_queue *q, size_t max, snd_claim *out, int64_t *next_
     rc = pick(q, max, now, out, err);
     if (rc == XD_OK && out->n == 0)
         *next_due_ms = next_due(q);
+    /* SENDING need not be durable: after a crash those rows would be put
+     * back in the queue anyway, and the outcome's commit covers it. Rows
+     * expired here are expired again at the next claim if lost. */
+    snd_qtx_no_wait(q);
     rc = snd_qtx_end(q, rc, err);
     if (rc != XD_OK) {
         snd_claim_free(out);
@@ -292,7 +296,7 @@ void snd_claim_free(snd_claim *c)
 static xd_code postpone(snd_queue *q, const snd_rcpt_result *r, int64_t now, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = snd_q_prepare(q,
                                "UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 2 "
                                "ELSE 1 END, next_attempt_at_ms = ?2, updated_at_ms = ?3 "
                                "WHERE recipient_id = ?1 AND state = 10",
@@ -303,7 +307,7 @@ static xd_code postpone(snd_queue *q, const snd_rcpt_result *r, int64_t now, xd_
     sqlite3_bind_int64(st, 2, r->retry_at_ms > now ? r->retry_at_ms : now);
     sqlite3_bind_int64(st, 3, now);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "postponing", err);
 }
 
@@ -311,8 +315,8 @@ static xd_code postpone(snd_queue *q, const snd_rcpt_result *r, int64_t now, xd_
 static int row_age(snd_queue *q, const char *rid, int64_t *born, unsigned *attempts)
 {
     sqlite3_stmt *st = NULL;
-    if (xd_db_prepare(q->db, "SELECT born_ms, attempts FROM recipients WHERE recipient_id = ?1",
-                      &st, NULL) != XD_OK)
+    if (snd_q_prepare(q, "SELECT born_ms, attempts FROM recipients WHERE recipient_id = ?1", &st,
+                      NULL) != XD_OK)
         return -1;
     xd_db_bind_text(st, 1, rid);
     int ok = sqlite3_step(st) == SQLITE_ROW;
@@ -320,7 +324,7 @@ static int row_age(snd_queue *q, const char *rid, int64_t *born, unsigned *attem
         *born = sqlite3_column_int64(st, 0);
         *attempts = (unsigned)sqlite3_column_int(st, 1);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return ok ? 0 : -1;
 }
 
@@ -380,7 +384,7 @@ xd_code snd_queue_recover(snd_queue *q, size_t *n, xd_err *err)
         return rc;
     int64_t now = xd_clock_now_ms(q->clock);
     sqlite3_stmt *st = NULL;
-    rc = xd_db_prepare(q->db,
+    rc = snd_q_prepare(q,
                        "UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 2 "
                        "ELSE 1 END, next_attempt_at_ms = ?1 WHERE state = 10",
                        &st, err);
@@ -391,7 +395,7 @@ xd_code snd_queue_recover(snd_queue *q, size_t *n, xd_err *err)
             rc = xd_db_fail(q->db, s, "recovering in-flight recipients", err);
         else
             *n = (size_t)sqlite3_changes(q->db);
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
     }
     return snd_qtx_end(q, rc, err);
 }
@@ -402,14 +406,14 @@ xd_code snd_queue_count_states(snd_queue *q, int64_t counts[16], xd_err *err)
     pthread_mutex_lock(&q->mu);
     sqlite3_stmt *st = NULL;
     xd_code rc =
-        xd_db_prepare(q->db, "SELECT state, count(*) FROM recipients GROUP BY state", &st, err);
+        snd_q_prepare(q, "SELECT state, count(*) FROM recipients GROUP BY state", &st, err);
     if (rc == XD_OK) {
         while (sqlite3_step(st) == SQLITE_ROW) {
             int s = sqlite3_column_int(st, 0);
             if (s >= 0 && s < 16)
                 counts[s] = sqlite3_column_int64(st, 1);
         }
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
     }
     pthread_mutex_unlock(&q->mu);
     return rc;

@@ -12,8 +12,14 @@
 #include <stdatomic.h>
 #include "queue_store.h"
 
+#define SND_Q_STMTS 40 /* cached prepared statements */
+
 struct snd_queue {
     sqlite3 *db;
+    struct {
+        sqlite3_stmt *st;
+        int in_use;
+    } stmts[SND_Q_STMTS]; /* queue_stmt.c; under mu */
     pthread_mutex_t mu;
     /* Group commit (queue_batch.c), all under mu but writers_waiting. */
     pthread_cond_t committed;   /* a transaction was committed or failed */
@@ -26,6 +32,7 @@ struct snd_queue {
     char fail_msg[200];         /* why it failed */
     int op_changes;             /* sqlite3_total_changes at the write's start */
     int op_must_wait;           /* the write read data it must see durable */
+    int op_no_wait;             /* the write need not be durable on return */
     const xd_clock *clock;
     snd_queue_config cfg;
     /* Round-robin cursor over destinations: the (org, domain) claimed last,
@@ -54,8 +61,18 @@ xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err);
 /* Marks the current write as needing durability although it changed
  * nothing (it answers from rows that may not be committed yet). */
 void snd_qtx_must_wait(snd_queue *q);
+/* Marks the current write as not needing durability on return: losing it
+ * in a crash is harmless (a claim: SENDING rows go back to the queue at
+ * start anyway), and a later commit makes it durable. */
+void snd_qtx_no_wait(snd_queue *q);
 void snd_qtx_init(snd_queue *q);
 void snd_qtx_fini(snd_queue *q);
+
+/* A prepared statement for sql from the cache (reset, no bindings), to be
+ * handed back with snd_q_done (never sqlite3_finalize). Lock held. */
+xd_code snd_q_prepare(snd_queue *q, const char *sql, sqlite3_stmt **out, xd_err *err);
+void snd_q_done(snd_queue *q, sqlite3_stmt *st);
+void snd_q_stmts_free(snd_queue *q);
 
 /* Inserts one outbox event (inside the caller's transaction). */
 int snd_outbox_add(snd_queue *q, const snd_event_row *e);
