@@ -25,6 +25,13 @@ typedef struct group {
     snd_smtp_status fail_status;
     const char *fail_label;
     char tls_desc[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" of the open session */
+    struct {           /* DKIM keys of the last From domain, reused by the group */
+        int loaded;
+        char domain[254];
+        EVP_PKEY *keys[2];
+        snd_dkim_key_info info[2];
+        size_t n;
+    } dkim;
 } group;
 
 typedef enum sess_rc { SESS_OK, SESS_POSTPONE, SESS_FAIL } sess_rc;
@@ -215,11 +222,16 @@ typedef struct message_ctx {
     Xd__SubmitRequest *req;
     xd_arena *arena;
     snd_message m;
-    snd_dkim_signer signers[2];
-    EVP_PKEY *keys[2];
-    snd_dkim_key_info key_info[2];
+    snd_dkim_signer signers[2]; /* keys borrowed from the group */
     size_t n_signers;
 } message_ctx;
+
+static void dkim_cache_clear(group *g)
+{
+    for (size_t i = 0; i < g->dkim.n; i++)
+        EVP_PKEY_free(g->dkim.keys[i]);
+    memset(&g->dkim, 0, sizeof g->dkim);
+}
 
 static void load_signers(group *g, message_ctx *mc)
 {
@@ -230,27 +242,32 @@ static void load_signers(group *g, message_ctx *mc)
     xd_err err;
     if (!at || snd_dkim_normalize_domain(at + 1, domain, &err) != XD_OK)
         return;
-    size_t n = 0;
-    if (snd_dkim_load_active(g->d->deps.keys, mc->meta.org_id, domain, mc->key_info, mc->keys, &n,
-                             &err) != XD_OK) {
-        XD_WARN("delivery: DKIM keys of %s not loaded: %s", domain, err.message);
-        return;
+    /* A group is one organization: its messages mostly share the From
+     * domain, so its keys are read (and unsealed) once per group. */
+    if (!g->dkim.loaded || strcmp(g->dkim.domain, domain) != 0) {
+        dkim_cache_clear(g);
+        if (snd_dkim_load_active(g->d->deps.keys, mc->meta.org_id, domain, g->dkim.info,
+                                 g->dkim.keys, &g->dkim.n, &err) != XD_OK) {
+            XD_WARN("delivery: DKIM keys of %s not loaded: %s", domain, err.message);
+            g->dkim.n = 0;
+            return;
+        }
+        g->dkim.loaded = 1;
+        xd_strlcpy(g->dkim.domain, domain, sizeof g->dkim.domain);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < g->dkim.n; i++) {
         snd_dkim_signer *s = &mc->signers[i];
         memset(s, 0, sizeof *s);
-        s->alg = mc->key_info[i].alg;
-        s->pkey = mc->keys[i];
-        s->domain = mc->key_info[i].domain;
-        s->selector = mc->key_info[i].selector;
+        s->alg = g->dkim.info[i].alg;
+        s->pkey = g->dkim.keys[i];
+        s->domain = g->dkim.info[i].domain;
+        s->selector = g->dkim.info[i].selector;
     }
-    mc->n_signers = n;
+    mc->n_signers = g->dkim.n;
 }
 
 static void message_ctx_free(message_ctx *mc)
 {
-    for (size_t i = 0; i < mc->n_signers; i++)
-        EVP_PKEY_free(mc->keys[i]);
     if (mc->req)
         xd__submit_request__free_unpacked(mc->req, xd_arena_allocator(mc->arena));
     xd_arena_free(mc->arena);
@@ -559,6 +576,7 @@ void snd_deliver_group(snd_deliver *d, snd_claim *c)
         }
     }
     close_session(&g);
+    dkim_cache_clear(&g);
     snd_route_plan_wipe(&g.plan);
     free(all);
 }
