@@ -217,22 +217,22 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
     }
     xd_strlcpy(q->rr_org, out->org_id, sizeof q->rr_org);
     xd_strlcpy(q->rr_domain, out->domain, sizeof q->rr_domain);
+    /* SELECT the due rows in index order, then mark each by its key: an
+     * UPDATE ... IN (SELECT ... LIMIT) RETURNING builds and drops two
+     * ephemeral tables per claim, which showed as a tenth of the CPU. */
     int s;
-    xd_code rc =
-        snd_q_prepare(q,
-                      "UPDATE recipients SET state = 10, updated_at_ms = ?5 WHERE recipient_id IN "
-                      "(SELECT recipient_id FROM recipients WHERE state IN (1, 2) AND "
-                      "org_id = ?1 AND domain = ?2 AND next_attempt_at_ms <= ?3 "
-                      "ORDER BY next_attempt_at_ms LIMIT ?4) "
-                      "RETURNING recipient_id, message_id, address, attempts, born_ms",
-                      &st, err);
+    xd_code rc = snd_q_prepare(q,
+                               "SELECT recipient_id, message_id, address, attempts, born_ms "
+                               "FROM recipients WHERE state IN (1, 2) AND org_id = ?1 AND "
+                               "domain = ?2 AND next_attempt_at_ms <= ?3 "
+                               "ORDER BY next_attempt_at_ms LIMIT ?4",
+                               &st, err);
     if (rc != XD_OK)
         return rc;
     xd_db_bind_text(st, 1, out->org_id);
     xd_db_bind_text(st, 2, out->domain);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, (int64_t)max);
-    sqlite3_bind_int64(st, 5, now);
     out->r = calloc(max, sizeof *out->r);
     int64_t *born = calloc(max, sizeof *born);
     if (!out->r || !born) {
@@ -240,7 +240,7 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
         snd_q_done(q, st);
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW && out->n < max) {
+    while (out->n < max && (s = sqlite3_step(st)) == SQLITE_ROW) {
         snd_claim_rcpt *c = &out->r[out->n++];
         snd_col_copy(st, 0, c->recipient_id, sizeof c->recipient_id);
         snd_col_copy(st, 1, c->message_id, sizeof c->message_id);
@@ -248,7 +248,25 @@ static xd_code pick(snd_queue *q, size_t max, int64_t now, snd_claim *out, xd_er
         c->attempts = (unsigned)sqlite3_column_int(st, 3);
         born[out->n - 1] = sqlite3_column_int64(st, 4);
     }
+    if (out->n == max)
+        s = SQLITE_DONE; /* LIMIT reached: the rest is not needed */
     snd_q_done(q, st);
+    sqlite3_stmt *up = NULL;
+    if (s == SQLITE_DONE && out->n > 0 &&
+        (rc = snd_q_prepare(q,
+                            "UPDATE recipients SET state = 10, updated_at_ms = ?2 "
+                            "WHERE recipient_id = ?1 AND state IN (1, 2)",
+                            &up, err)) != XD_OK) {
+        free(born);
+        return rc;
+    }
+    for (size_t i = 0; up && i < out->n && s == SQLITE_DONE; i++) {
+        sqlite3_reset(up);
+        xd_db_bind_text(up, 1, out->r[i].recipient_id);
+        sqlite3_bind_int64(up, 2, now);
+        s = sqlite3_step(up);
+    }
+    snd_q_done(q, up);
     rc = s == SQLITE_DONE ? expire_claimed(q, out, born, now, err)
                           : xd_db_fail(q->db, s, "claiming", err);
     free(born);
