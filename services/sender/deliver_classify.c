@@ -30,11 +30,14 @@ int snd_classify_failure(const snd_smtp_status *st)
         return 0;
     const char *e = st->reply.enhanced;
     int code = st->reply.code;
+    /* The phase says more than the code here: a refused STARTTLS ("454
+     * 4.7.0") is a TLS problem and a refused AUTH ("535 5.7.8") a
+     * credentials problem, whatever the enhanced code's subject. */
+    if (st->phase == SND_SMTP_PHASE_TLS || st->phase == SND_SMTP_PHASE_STARTTLS)
+        return F_TLS_FAILURE;
+    if (st->phase == SND_SMTP_PHASE_AUTH)
+        return F_AUTH_FAILURE;
     if (code == 0) {
-        if (st->phase == SND_SMTP_PHASE_TLS || st->phase == SND_SMTP_PHASE_STARTTLS)
-            return F_TLS_FAILURE;
-        if (st->phase == SND_SMTP_PHASE_AUTH)
-            return F_AUTH_FAILURE;
         return st->phase <= SND_SMTP_PHASE_GREETING ? F_CONNECTION_FAILURE : F_PROTOCOL_ERROR;
     }
     const char *d = e[0] ? e + 2 : ""; /* "1.1" of "5.1.1" */
@@ -56,7 +59,5 @@ int snd_classify_failure(const snd_smtp_status *st)
         return F_CONTENT_BLOCK;
     if (starts(d, "7.") || st->phase == SND_SMTP_PHASE_GREETING)
         return F_POLICY_BLOCK;
-    if (st->phase == SND_SMTP_PHASE_AUTH)
-        return F_AUTH_FAILURE;
     return F_OTHER;
 }

@@ -9,6 +9,7 @@
 #include "deliver_message.h"
 #include "sender_banner.h"
 #include "xd/address.h"
+#include "xd/clock.h"
 #include "xd/log.h"
 #include "xd/util.h"
 
@@ -24,6 +25,14 @@ typedef struct group {
     int conn_failed; /* every later copy gets fail_status */
     snd_smtp_status fail_status;
     const char *fail_label;
+    char tls_desc[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" of the open session */
+    struct {           /* DKIM keys of the last From domain, reused by the group */
+        int loaded;
+        char domain[254];
+        EVP_PKEY *keys[2];
+        snd_dkim_key_info info[2];
+        size_t n;
+    } dkim;
 } group;
 
 typedef enum sess_rc { SESS_OK, SESS_POSTPONE, SESS_FAIL } sess_rc;
@@ -51,7 +60,7 @@ static void finish_rows(group *g, const size_t *idx, size_t n, snd_result_kind k
         r[i].text = text ? text : reply ? reply->text : "";
         r[i].failure = failure;
         r[i].remote_host = g->target ? g->target->label : g->fail_label ? g->fail_label : "";
-        r[i].tls_version = g->s && snd_smtp_tls_active(g->s) ? "TLS" : "";
+        r[i].tls_version = g->s && snd_smtp_tls_active(g->s) ? g->tls_desc : "";
         r[i].retry_at_ms = retry_at_ms;
     }
     xd_err err;
@@ -80,6 +89,34 @@ static void close_session(group *g)
     g->target = NULL;
 }
 
+/* Keeps the connection's lease alive while the connection lives longer
+ * than a third of the lease's TTL. 0 when the lease is gone or ratelimit
+ * did not answer: the connection must close (fail closed). */
+static int keep_lease(group *g)
+{
+    snd_pacing *p = g->d->deps.pacing;
+    if (!p || !g->lease.held || !snd_pacing_renew_due(&g->lease, xd_monotonic_ms()))
+        return 1;
+    return snd_pacing_renew(p, &g->lease) == SND_PACE_GRANTED;
+}
+
+/* An AUTH refusal (535 and the like) at a relay is a configuration problem
+ * of that relay's account, not a verdict on the recipient: defer, and say
+ * so in the text that becomes the event's reply. */
+static void auth_failure_defers(group *g, snd_smtp_status *st)
+{
+    char text[SND_SMTP_TEXT_MAX];
+    const char *who = g->plan.route == SND_ROUTE_ORG_RELAY ? "the organization's own SMTP server"
+                                                           : "the smarthost";
+    snprintf(text, sizeof text,
+             "%s refused our login (%d%s%s %.200s): a configuration problem at the relay, not a "
+             "recipient bounce; retrying: check the relay username and password (SetRelay)",
+             who, st->reply.code, st->reply.enhanced[0] ? " " : "", st->reply.enhanced,
+             st->reply.text);
+    xd_strlcpy(st->reply.text, text, sizeof st->reply.text);
+    st->outcome = SND_SMTP_TEMPFAIL;
+}
+
 /* A usable session within the connection's message allowance, or why not
  * (*retry_at for POSTPONE; g->fail_status for FAIL). */
 static sess_rc ensure_session(group *g, int64_t *retry_at)
@@ -87,7 +124,7 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
     snd_deliver *d = g->d;
     if (g->conn_failed)
         return SESS_FAIL;
-    if (g->s && snd_smtp_usable(g->s) && g->on_conn < g->conn_limit)
+    if (g->s && snd_smtp_usable(g->s) && g->on_conn < g->conn_limit && keep_lease(g))
         return SESS_OK;
     close_session(g);
     g->subj.mx_host = g->plan.t[0].label;
@@ -122,6 +159,10 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
         xd_err_clear(&err);
         if (snd_smtp_open(&o, &g->s, &st, &err) == XD_OK) {
             g->target = t;
+            g->tls_desc[0] = '\0';
+            if (snd_smtp_tls_active(g->s))
+                snprintf(g->tls_desc, sizeof g->tls_desc, "%s %s", snd_smtp_tls_version(g->s),
+                         snd_smtp_tls_cipher(g->s));
             g->on_conn = 0;
             g->conn_limit =
                 g->lease.held && g->lease.messages ? g->lease.messages : d->cfg.msgs_per_conn;
@@ -133,9 +174,13 @@ static sess_rc ensure_session(group *g, int64_t *retry_at)
                 snd_smtp_outcome_name(st.outcome), snd_smtp_phase_name(st.phase), st.reply.code,
                 st.reply.text);
     }
+    int auth = st.phase == SND_SMTP_PHASE_AUTH;
+    if (auth)
+        auth_failure_defers(g, &st);
     if (d->deps.pacing && g->lease.held) {
-        snd_pacing_feedback(d->deps.pacing, &g->subj, SND_FEEDBACK_DEFERRED, st.reply.code,
-                            st.reply.enhanced, st.reply.text, 1);
+        if (!auth) /* our account's problem says nothing about the receiver */
+            snd_pacing_feedback(d->deps.pacing, &g->subj, SND_FEEDBACK_DEFERRED, st.reply.code,
+                                st.reply.enhanced, st.reply.text, 1);
         snd_pacing_release(d->deps.pacing, &g->lease);
     }
     g->lease.held = 0;
@@ -178,11 +223,16 @@ typedef struct message_ctx {
     Xd__SubmitRequest *req;
     xd_arena *arena;
     snd_message m;
-    snd_dkim_signer signers[2];
-    EVP_PKEY *keys[2];
-    snd_dkim_key_info key_info[2];
+    snd_dkim_signer signers[2]; /* keys borrowed from the group */
     size_t n_signers;
 } message_ctx;
+
+static void dkim_cache_clear(group *g)
+{
+    for (size_t i = 0; i < g->dkim.n; i++)
+        EVP_PKEY_free(g->dkim.keys[i]);
+    memset(&g->dkim, 0, sizeof g->dkim);
+}
 
 static void load_signers(group *g, message_ctx *mc)
 {
@@ -193,27 +243,32 @@ static void load_signers(group *g, message_ctx *mc)
     xd_err err;
     if (!at || snd_dkim_normalize_domain(at + 1, domain, &err) != XD_OK)
         return;
-    size_t n = 0;
-    if (snd_dkim_load_active(g->d->deps.keys, mc->meta.org_id, domain, mc->key_info, mc->keys, &n,
-                             &err) != XD_OK) {
-        XD_WARN("delivery: DKIM keys of %s not loaded: %s", domain, err.message);
-        return;
+    /* A group is one organization: its messages mostly share the From
+     * domain, so its keys are read (and unsealed) once per group. */
+    if (!g->dkim.loaded || strcmp(g->dkim.domain, domain) != 0) {
+        dkim_cache_clear(g);
+        if (snd_dkim_load_active(g->d->deps.keys, mc->meta.org_id, domain, g->dkim.info,
+                                 g->dkim.keys, &g->dkim.n, &err) != XD_OK) {
+            XD_WARN("delivery: DKIM keys of %s not loaded: %s", domain, err.message);
+            g->dkim.n = 0;
+            return;
+        }
+        g->dkim.loaded = 1;
+        xd_strlcpy(g->dkim.domain, domain, sizeof g->dkim.domain);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < g->dkim.n; i++) {
         snd_dkim_signer *s = &mc->signers[i];
         memset(s, 0, sizeof *s);
-        s->alg = mc->key_info[i].alg;
-        s->pkey = mc->keys[i];
-        s->domain = mc->key_info[i].domain;
-        s->selector = mc->key_info[i].selector;
+        s->alg = g->dkim.info[i].alg;
+        s->pkey = g->dkim.keys[i];
+        s->domain = g->dkim.info[i].domain;
+        s->selector = g->dkim.info[i].selector;
     }
-    mc->n_signers = n;
+    mc->n_signers = g->dkim.n;
 }
 
 static void message_ctx_free(message_ctx *mc)
 {
-    for (size_t i = 0; i < mc->n_signers; i++)
-        EVP_PKEY_free(mc->keys[i]);
     if (mc->req)
         xd__submit_request__free_unpacked(mc->req, xd_arena_allocator(mc->arena));
     xd_arena_free(mc->arena);
@@ -366,7 +421,7 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
             rr[i].text = res[i].reply.text;
             rr[i].failure = snd_classify_failure(&res[i]);
             rr[i].remote_host = g->target->label;
-            rr[i].tls_version = snd_smtp_tls_active(g->s) ? "TLS" : "";
+            rr[i].tls_version = snd_smtp_tls_active(g->s) ? g->tls_desc : "";
         }
         XD_DEBUG("delivery: %s and %zu more via %s: first %d %s", rr[0].recipient_id, n_ok - 1,
                  g->target->label, rr[0].code, rr[0].text);
@@ -528,6 +583,7 @@ void snd_deliver_group(snd_deliver *d, snd_claim *c)
         }
     }
     close_session(&g);
+    dkim_cache_clear(&g);
     snd_route_plan_wipe(&g.plan);
     free(all);
 }

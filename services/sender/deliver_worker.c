@@ -62,6 +62,8 @@ static void *worker_main(void *arg)
             idle_wait(d, next_due, kicks);
             continue;
         }
+        if (c.n >= d->cfg.claim_max)
+            snd_deliver_kick(d); /* a full claim: more may wait, bring in the next worker */
         snd_deliver_group(d, &c);
         snd_claim_free(&c);
     }
@@ -109,13 +111,17 @@ xd_code snd_deliver_start(const snd_deliver_config *cfg, const snd_deliver_deps 
     return XD_OK;
 }
 
+/* Wakes one idle worker: a Submit adds work for one claim, and a worker
+ * whose claim was full wakes the next (below), so a backlog brings every
+ * worker in without waking all of them for each message (each wake costs a
+ * claim transaction). */
 void snd_deliver_kick(snd_deliver *d)
 {
     if (!d)
         return;
     pthread_mutex_lock(&d->mu);
     d->kicks++;
-    pthread_cond_broadcast(&d->cv);
+    pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -57,6 +57,17 @@ static int stopping(snd_pump *p)
 }
 
 #if SND_HAVE_VERIFY
+/* The TLS description for verify: "TLSv1.3 TLS_AES_256_GCM_SHA384" (the case
+ * note shows it), or the version alone when both would pass the 32 bytes
+ * that DeliveryEvent.tls_version allows. */
+static char *tls_for_verify(xd_arena *a, const char *full)
+{
+    size_t n = strlen(full);
+    if (n > 32)
+        n = strcspn(full, " ");
+    return xd_arena_strndup(a, full, n > 32 ? 32 : n);
+}
+
 static Xd__DeliveryEvent *to_proto(xd_arena *a, const snd_event *e)
 {
     Xd__DeliveryEvent *x = xd_arena_message(a, &xd__delivery_event__descriptor);
@@ -83,7 +94,7 @@ static Xd__DeliveryEvent *to_proto(xd_arena *a, const snd_event *e)
         x->reply = r;
     }
     x->remote_host = xd_arena_strdup(a, e->remote_host);
-    x->tls_version = xd_arena_strdup(a, e->tls_version);
+    x->tls_version = tls_for_verify(a, e->tls_version);
     x->failure_category = (Xd__FailureCategory)e->failure;
     return x;
 }

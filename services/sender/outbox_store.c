@@ -16,8 +16,8 @@ xd_code snd_outbox_fetch(snd_queue *q, size_t max, snd_event **out, size_t *n, x
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     pthread_mutex_lock(&q->mu);
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(
-        q->db,
+    xd_code rc = snd_q_prepare(
+        q,
         "SELECT o.id, o.event_id, o.recipient_id, o.message_id, o.address, o.state, "
         "o.event_time_ms, o.sequence, o.code, o.enhanced, o.text, o.remote_host, o.tls_version, "
         "o.failure, m.org_id, m.module, m.client_id, m.from_address, m.msgid_domain, m.subject, "
@@ -52,7 +52,7 @@ xd_code snd_outbox_fetch(snd_queue *q, size_t max, snd_event **out, size_t *n, x
             e->category = sqlite3_column_int(st, 20);
             e->shared = sqlite3_column_int(st, 21);
         }
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
     }
     pthread_mutex_unlock(&q->mu);
     if (rc != XD_OK || *n == 0) {
@@ -67,18 +67,19 @@ xd_code snd_outbox_fetch(snd_queue *q, size_t max, snd_event **out, size_t *n, x
 
 xd_code snd_outbox_ack(snd_queue *q, int64_t last_id, xd_err *err)
 {
-    pthread_mutex_lock(&q->mu);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, "DELETE FROM outbox WHERE id <= ?1", &st, err);
+    rc = snd_q_prepare(q, "DELETE FROM outbox WHERE id <= ?1", &st, err);
     if (rc == XD_OK) {
         sqlite3_bind_int64(st, 1, last_id);
         int s = sqlite3_step(st);
         if (s != SQLITE_DONE)
             rc = xd_db_fail(q->db, s, "deleting acknowledged events", err);
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
     }
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    return snd_qtx_end(q, rc, err);
 }
 
 int64_t snd_outbox_pending(snd_queue *q)
@@ -86,10 +87,10 @@ int64_t snd_outbox_pending(snd_queue *q)
     pthread_mutex_lock(&q->mu);
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
-    if (xd_db_prepare(q->db, "SELECT count(*) FROM outbox", &st, NULL) == XD_OK) {
+    if (snd_q_prepare(q, "SELECT count(*) FROM outbox", &st, NULL) == XD_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        snd_q_done(q, st);
     }
     pthread_mutex_unlock(&q->mu);
     return n;

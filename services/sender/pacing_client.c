@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "xd/arena.h"
+#include "xd/clock.h"
 #include "xd/log.h"
 #include "xd/rpc_client.h"
 #include "xd/util.h"
@@ -102,6 +103,11 @@ snd_pace_rc snd_pacing_acquire(snd_pacing *p, const snd_pace_subject *s, snd_lea
             xd_strlcpy(lease->lease_id, r->lease_id, sizeof lease->lease_id);
             lease->messages = r->messages_per_connection;
             lease->held = 1;
+            lease->renewed_at_ms = xd_monotonic_ms();
+            /* expires_at_ms is by ratelimit's wall clock: its distance from
+             * ours now is the TTL (hosts share time closely enough). */
+            int64_t ttl = r->expires_at_ms - xd_clock_now_ms(xd_clock_system());
+            lease->ttl_ms = r->expires_at_ms > 0 && ttl > 0 ? ttl : 0;
             rc = SND_PACE_GRANTED;
         } else {
             *retry_after_ms = r->retry_after_ms;
@@ -141,6 +147,54 @@ void snd_pacing_release(snd_pacing *p, snd_lease *lease)
     (void)p;
 #endif
     lease->held = 0;
+}
+
+int snd_pacing_renew_due(const snd_lease *lease, int64_t now_ms)
+{
+    return lease->held && lease->ttl_ms > 0 && now_ms - lease->renewed_at_ms >= lease->ttl_ms / 3;
+}
+
+snd_pace_rc snd_pacing_renew(snd_pacing *p, snd_lease *lease)
+{
+    if (!lease->held)
+        return SND_PACE_DENIED;
+#if SND_HAVE_RATELIMIT
+    xd_arena *a = xd_arena_new();
+    if (!a)
+        return SND_PACE_UNREACHABLE;
+    Xd__RenewConnectionRequest *req =
+        xd_arena_message(a, &xd__renew_connection_request__descriptor);
+    req->lease_id = xd_arena_strdup(a, lease->lease_id);
+    ProtobufCMessage *out = NULL;
+    xd_err err;
+    xd_err_clear(&err);
+    snd_pace_rc rc = SND_PACE_UNREACHABLE;
+    int64_t sent_at = xd_monotonic_ms();
+    xd_code c = call(p, "RenewConnection", &req->base, &xd__renew_connection_reply__descriptor, a,
+                     &out, &err);
+    if (c == XD_OK) {
+        Xd__RenewConnectionReply *r = (Xd__RenewConnectionReply *)out;
+        int64_t ttl = r->expires_at_ms - xd_clock_now_ms(xd_clock_system());
+        if (ttl > 0)
+            lease->ttl_ms = ttl;
+        lease->renewed_at_ms = sent_at;
+        rc = SND_PACE_GRANTED;
+        XD_DEBUG("pacing: lease %.8s... renewed for %lld ms", lease->lease_id,
+                 (long long)lease->ttl_ms);
+    } else if (c == XD_NOT_FOUND || c == XD_FAILED_PRECONDITION || c == XD_INVALID_ARGUMENT) {
+        XD_INFO("pacing: lease %.8s... not renewed (%s): closing its connection", lease->lease_id,
+                err.message);
+        lease->held = 0; /* gone at ratelimit: nothing to release */
+        rc = SND_PACE_DENIED;
+    } else {
+        XD_WARN("pacing: RenewConnection failed (%s)", err.message);
+    }
+    xd_arena_free(a);
+    return rc;
+#else
+    (void)p;
+    return SND_PACE_UNREACHABLE;
+#endif
 }
 
 snd_pace_rc snd_pacing_consume(snd_pacing *p, const snd_pace_subject *s, unsigned n,

@@ -35,6 +35,8 @@ typedef struct snd_lease {
     char lease_id[48];
     unsigned messages; /* per connection; 0 = no limit given */
     int held;
+    int64_t ttl_ms;        /* lease length at the last grant or renewal; 0 = unknown */
+    int64_t renewed_at_ms; /* monotonic ms of that grant or renewal */
 } snd_lease;
 
 typedef enum snd_feedback_kind {
@@ -49,6 +51,16 @@ void snd_pacing_close(snd_pacing *p);
 snd_pace_rc snd_pacing_acquire(snd_pacing *p, const snd_pace_subject *s, snd_lease *lease,
                                int64_t *retry_after_ms);
 void snd_pacing_release(snd_pacing *p, snd_lease *lease);
+
+/* 1 when a held lease has run a third of its TTL since its grant or last
+ * renewal (monotonic now_ms): time to renew so that a long-lived connection
+ * keeps its slot. */
+int snd_pacing_renew_due(const snd_lease *lease, int64_t now_ms);
+
+/* Extends a held lease (RenewConnection). GRANTED with ttl_ms and
+ * renewed_at_ms updated; DENIED when ratelimit refuses (the lease expired:
+ * the connection must close); UNREACHABLE when it did not answer. */
+snd_pace_rc snd_pacing_renew(snd_pacing *p, snd_lease *lease);
 
 /* Asks for n recipients (partial grants allowed): *granted may be < n. */
 snd_pace_rc snd_pacing_consume(snd_pacing *p, const snd_pace_subject *s, unsigned n,

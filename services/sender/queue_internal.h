@@ -2,20 +2,43 @@
  * queue_internal.h: the queue's struct and helpers shared by queue_store.c,
  * queue_claim.c and outbox_store.c. Not for use elsewhere.
  * Memory: the queue owns its connection. Thread-safety: callers hold mu
- * around every use of db.
+ * around every use of db; writes take it through snd_qtx_begin/end.
  */
 #ifndef SND_QUEUE_INTERNAL_H
 #define SND_QUEUE_INTERNAL_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include "queue_store.h"
+
+#define SND_Q_STMTS 40 /* cached prepared statements */
 
 struct snd_queue {
     sqlite3 *db;
+    struct {
+        sqlite3_stmt *st;
+        int in_use;
+    } stmts[SND_Q_STMTS]; /* queue_stmt.c; under mu */
     pthread_mutex_t mu;
+    /* Group commit (queue_batch.c), all under mu but writers_waiting. */
+    pthread_cond_t committed;   /* a transaction was committed or failed */
+    atomic_int writers_waiting; /* writers blocked on mu */
+    int tx_open;                /* the shared transaction is open */
+    unsigned tx_ops;            /* writes in it */
+    uint64_t gen;               /* number of the current/last transaction */
+    uint64_t committed_gen;     /* last one committed */
+    uint64_t failed_gen;        /* last one that failed */
+    char fail_msg[200];         /* why it failed */
+    int op_changes;             /* sqlite3_total_changes at the write's start */
+    int op_must_wait;           /* the write read data it must see durable */
+    int op_no_wait;             /* the write need not be durable on return */
     const xd_clock *clock;
     snd_queue_config cfg;
+    /* Round-robin cursor over destinations: the (org, domain) claimed last,
+     * so that one destination's backlog cannot starve the others. */
+    char rr_org[129];
+    char rr_domain[256];
 };
 
 typedef struct snd_event_row {
@@ -27,6 +50,29 @@ typedef struct snd_event_row {
     const char *enhanced, *text, *remote_host, *tls_version;
     int failure;
 } snd_event_row;
+
+/* Every write goes through these. begin locks mu and opens (or joins) the
+ * shared transaction and a savepoint for this write; end keeps the write
+ * (rc == XD_OK) or undoes it, returns only once the write is committed (or
+ * failed: then an error), and unlocks. end returns rc, or the commit's
+ * failure. On a failed begin, mu is not held. */
+xd_code snd_qtx_begin(snd_queue *q, xd_err *err);
+xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err);
+/* Marks the current write as needing durability although it changed
+ * nothing (it answers from rows that may not be committed yet). */
+void snd_qtx_must_wait(snd_queue *q);
+/* Marks the current write as not needing durability on return: losing it
+ * in a crash is harmless (a claim: SENDING rows go back to the queue at
+ * start anyway), and a later commit makes it durable. */
+void snd_qtx_no_wait(snd_queue *q);
+void snd_qtx_init(snd_queue *q);
+void snd_qtx_fini(snd_queue *q);
+
+/* A prepared statement for sql from the cache (reset, no bindings), to be
+ * handed back with snd_q_done (never sqlite3_finalize). Lock held. */
+xd_code snd_q_prepare(snd_queue *q, const char *sql, sqlite3_stmt **out, xd_err *err);
+void snd_q_done(snd_queue *q, sqlite3_stmt *st);
+void snd_q_stmts_free(snd_queue *q);
 
 /* Inserts one outbox event (inside the caller's transaction). */
 int snd_outbox_add(snd_queue *q, const snd_event_row *e);

@@ -35,6 +35,7 @@ xd_code snd_queue_open(const char *path, const xd_clock *clock, const snd_queue_
         return rc;
     }
     pthread_mutex_init(&q->mu, NULL);
+    snd_qtx_init(q);
     q->clock = clock ? clock : xd_clock_system();
     if (cfg)
         q->cfg = *cfg;
@@ -52,7 +53,9 @@ void snd_queue_close(snd_queue *q)
 {
     if (!q)
         return;
+    snd_q_stmts_free(q);
     xd_db_close(q->db);
+    snd_qtx_fini(q);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -64,7 +67,7 @@ int snd_outbox_add(snd_queue *q, const snd_event_row *e)
         "sequence, code, enhanced, text, remote_host, tls_version, failure) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+    if (snd_q_prepare(q, sql, &st, NULL) != XD_OK)
         return -1;
     char id[33];
     xd_random_hex(id, 16);
@@ -82,7 +85,7 @@ int snd_outbox_add(snd_queue *q, const snd_event_row *e)
     xd_db_bind_text(st, 12, e->tls_version ? e->tls_version : "");
     sqlite3_bind_int(st, 13, e->failure);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -90,7 +93,7 @@ int snd_outbox_add(snd_queue *q, const snd_event_row *e)
 static xd_code read_refs(snd_queue *q, const char *message_id, snd_submit_result *out, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = snd_q_prepare(q,
                                "SELECT recipient_id, address FROM recipients WHERE message_id = ?1 "
                                "ORDER BY seq",
                                &st, err);
@@ -104,7 +107,7 @@ static xd_code read_refs(snd_queue *q, const char *message_id, snd_submit_result
             cap = cap ? cap * 2 : 8;
             snd_rcpt_ref *n = realloc(out->rcpts, cap * sizeof *n);
             if (!n) {
-                sqlite3_finalize(st);
+                snd_q_done(q, st);
                 return xd_err_set(err, XD_INTERNAL, "out of memory");
             }
             out->rcpts = n;
@@ -113,7 +116,7 @@ static xd_code read_refs(snd_queue *q, const char *message_id, snd_submit_result
         snd_col_copy(st, 1, out->rcpts[out->n].address, SND_ADDR_MAX);
         out->n++;
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     if (s != SQLITE_DONE)
         return xd_db_fail(q->db, s, "reading recipients", err);
     xd_strlcpy(out->message_id, message_id, SND_ID_MAX);
@@ -124,7 +127,7 @@ static xd_code read_refs(snd_queue *q, const char *message_id, snd_submit_result
 static int find_key(snd_queue *q, const char *org, const char *key, char *mid)
 {
     sqlite3_stmt *st = NULL;
-    if (xd_db_prepare(q->db,
+    if (snd_q_prepare(q,
                       "SELECT message_id FROM submit_keys WHERE org_id = ?1 AND "
                       "idempotency_key = ?2",
                       &st, NULL) != XD_OK)
@@ -134,7 +137,7 @@ static int find_key(snd_queue *q, const char *org, const char *key, char *mid)
     int found = sqlite3_step(st) == SQLITE_ROW;
     if (found)
         snd_col_copy(st, 0, mid, SND_ID_MAX);
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return found;
 }
 
@@ -142,8 +145,8 @@ static xd_code insert_message(snd_queue *q, const snd_submit *s, const char *mid
                               xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(
-        q->db,
+    xd_code rc = snd_q_prepare(
+        q,
         "INSERT INTO messages (message_id, org_id, module, client_id, from_address, msgid_domain, "
         "subject, category, shared, created_at_ms, send_at_ms, request) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -163,7 +166,7 @@ static xd_code insert_message(snd_queue *q, const snd_submit *s, const char *mid
     sqlite3_bind_int64(st, 11, s->send_at_ms);
     sqlite3_bind_blob(st, 12, s->request, (int)s->request_len, SQLITE_STATIC);
     int r = sqlite3_step(st);
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     if (r != SQLITE_DONE)
         return xd_db_fail(q->db, r, "storing the message", err);
     return XD_OK;
@@ -173,8 +176,8 @@ static xd_code insert_recipients(snd_queue *q, const snd_submit *s, const char *
                                  xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(
-        q->db,
+    xd_code rc = snd_q_prepare(
+        q,
         "INSERT INTO recipients (recipient_id, message_id, org_id, seq, address, domain, state, "
         "born_ms, next_attempt_at_ms, updated_at_ms, event_seq) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, 1)",
@@ -209,7 +212,7 @@ static xd_code insert_recipients(snd_queue *q, const snd_submit *s, const char *
         if (snd_outbox_add(q, &e) != 0)
             rc = xd_db_fail(q->db, sqlite3_errcode(q->db), "storing an event", err);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return rc;
 }
 
@@ -217,14 +220,19 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
 {
     memset(out, 0, sizeof *out);
     int has_key = s->idempotency_key && s->idempotency_key[0];
-    pthread_mutex_lock(&q->mu);
-    xd_code rc = xd_db_begin(q->db, err);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
     char mid[SND_ID_MAX];
-    if (rc == XD_OK && has_key && find_key(q, s->org_id, s->idempotency_key, mid)) {
+    if (has_key && find_key(q, s->org_id, s->idempotency_key, mid)) {
+        /* The first answer; through qtx_end so that a first Submit still
+         * in the open transaction is durable before this reply. */
         rc = read_refs(q, mid, out, err);
         out->duplicate = 1;
-        xd_db_rollback(q->db);
-        pthread_mutex_unlock(&q->mu);
+        snd_qtx_must_wait(q);
+        rc = snd_qtx_end(q, rc, err);
+        if (rc != XD_OK)
+            snd_submit_result_free(out);
         return rc;
     }
     int64_t now = xd_clock_now_ms(q->clock);
@@ -238,7 +246,7 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
         rc = insert_recipients(q, s, mid, now, err);
     if (rc == XD_OK && has_key) {
         sqlite3_stmt *st = NULL;
-        rc = xd_db_prepare(q->db,
+        rc = snd_q_prepare(q,
                            "INSERT INTO submit_keys (org_id, idempotency_key, message_id) "
                            "VALUES (?1, ?2, ?3)",
                            &st, err);
@@ -249,18 +257,14 @@ xd_code snd_queue_submit(snd_queue *q, const snd_submit *s, snd_submit_result *o
             int r = sqlite3_step(st);
             if (r != SQLITE_DONE)
                 rc = xd_db_fail(q->db, r, "storing the idempotency key", err);
-            sqlite3_finalize(st);
+            snd_q_done(q, st);
         }
     }
     if (rc == XD_OK)
         rc = read_refs(q, mid, out, err);
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
-    if (rc != XD_OK) {
-        xd_db_rollback(q->db);
+    rc = snd_qtx_end(q, rc, err);
+    if (rc != XD_OK)
         snd_submit_result_free(out);
-    }
-    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
@@ -300,7 +304,7 @@ static xd_code load_meta(snd_queue *q, const char *org, const char *mid, snd_mes
     snprintf(sql, sizeof sql, "SELECT %s, request FROM messages WHERE message_id = ?1%s", MSG_COLS,
              org ? " AND org_id = ?2" : "");
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db, sql, &st, err);
+    xd_code rc = snd_q_prepare(q, sql, &st, err);
     if (rc != XD_OK)
         return rc;
     xd_db_bind_text(st, 1, mid);
@@ -326,14 +330,14 @@ static xd_code load_meta(snd_queue *q, const char *org, const char *mid, snd_mes
     } else {
         rc = xd_db_fail(q->db, r, "reading the message", err);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return rc;
 }
 
 static xd_code load_rcpts(snd_queue *q, snd_message_info *m, xd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = snd_q_prepare(q,
                                "SELECT recipient_id, address, state, attempts, last_code, "
                                "last_enhanced, last_text, failure, updated_at_ms, "
                                "next_attempt_at_ms, remote_host FROM recipients "
@@ -349,7 +353,7 @@ static xd_code load_rcpts(snd_queue *q, snd_message_info *m, xd_err *err)
             cap = cap ? cap * 2 : 8;
             snd_rcpt_status *n = realloc(m->rcpts, cap * sizeof *n);
             if (!n) {
-                sqlite3_finalize(st);
+                snd_q_done(q, st);
                 return xd_err_set(err, XD_INTERNAL, "out of memory");
             }
             m->rcpts = n;
@@ -368,7 +372,7 @@ static xd_code load_rcpts(snd_queue *q, snd_message_info *m, xd_err *err)
         s->next_attempt_at_ms = sqlite3_column_int64(st, 9);
         snd_col_copy(st, 10, s->remote_host, sizeof s->remote_host);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return r == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, r, "reading recipients", err);
 }
 
@@ -430,7 +434,7 @@ static xd_code cancel_one(snd_queue *q, const char *rid, int64_t now, int64_t *s
 {
     *seq = 0;
     sqlite3_stmt *st = NULL;
-    xd_code rc = xd_db_prepare(q->db,
+    xd_code rc = snd_q_prepare(q,
                                "UPDATE recipients SET state = 9, next_attempt_at_ms = 0, "
                                "updated_at_ms = ?2, event_seq = event_seq + 1 "
                                "WHERE recipient_id = ?1 AND state IN (1, 2) RETURNING event_seq",
@@ -444,7 +448,7 @@ static xd_code cancel_one(snd_queue *q, const char *rid, int64_t now, int64_t *s
         *seq = sqlite3_column_int64(st, 0);
         s = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    snd_q_done(q, st);
     return s == SQLITE_DONE ? XD_OK : xd_db_fail(q->db, s, "cancelling", err);
 }
 
@@ -456,10 +460,10 @@ xd_code snd_queue_cancel(snd_queue *q, const char *org_id, const char *message_i
     memset(not_cancelled, 0, sizeof *not_cancelled);
     snd_message_info m;
     memset(&m, 0, sizeof m);
-    pthread_mutex_lock(&q->mu);
-    xd_code rc = xd_db_begin(q->db, err);
-    if (rc == XD_OK)
-        rc = load_meta(q, org_id, message_id, &m, NULL, NULL, err);
+    xd_code rc = snd_qtx_begin(q, err);
+    if (rc != XD_OK)
+        return rc;
+    rc = load_meta(q, org_id, message_id, &m, NULL, NULL, err);
     if (rc == XD_OK)
         rc = load_rcpts(q, &m, err);
     for (size_t i = 0; rc == XD_OK && n_ids && i < n_ids; i++) {
@@ -493,14 +497,11 @@ xd_code snd_queue_cancel(snd_queue *q, const char *org_id, const char *message_i
         if (rc == XD_OK && list_add(done ? cancelled : not_cancelled, m.rcpts[j].recipient_id) != 0)
             rc = xd_err_set(err, XD_INTERNAL, "out of memory");
     }
-    if (rc == XD_OK)
-        rc = xd_db_commit(q->db, err);
+    rc = snd_qtx_end(q, rc, err);
     if (rc != XD_OK) {
-        xd_db_rollback(q->db);
         snd_id_list_free(cancelled);
         snd_id_list_free(not_cancelled);
     }
-    pthread_mutex_unlock(&q->mu);
     snd_message_info_free(&m);
     return rc;
 }

@@ -215,7 +215,7 @@ typedef struct snd_event {
     char enhanced[16];
     char text[512];
     char remote_host[256];
-    char tls_version[16];
+    char tls_version[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" = no TLS */
     int failure;
     /* from the message */
     char org_id[129], module[65], client_id[129], from_address[SND_ADDR_MAX];

@@ -54,6 +54,26 @@ static int add_host(const snd_route_config *cfg, snd_route_plan *p, const char *
     return r;
 }
 
+/* Shuffles each run of equal preference (RFC 5321 5.1: the sender MUST
+ * randomize among MX hosts of the same preference to spread the load). */
+static void shuffle_equal_preference(xd_dns_mx *mx, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && mx[j].preference == mx[i].preference)
+            j++;
+        for (size_t k = j - 1; k > i; k--) { /* Fisher-Yates over [i, j) */
+            uint32_t r;
+            xd_random_bytes(&r, sizeof r);
+            size_t pick = i + r % (k - i + 1);
+            xd_dns_mx tmp = mx[k];
+            mx[k] = mx[pick];
+            mx[pick] = tmp;
+        }
+        i = j;
+    }
+}
+
 static xd_code plan_mx(const snd_route_config *cfg, const char *domain, snd_route_plan *p)
 {
     if (!cfg->dns) {
@@ -65,6 +85,7 @@ static xd_code plan_mx(const snd_route_config *cfg, const char *domain, snd_rout
     xd_dns_status s = xd_dns_mx_lookup(cfg->dns, domain, &mx, &derr);
     int temp = 0;
     if (s == XD_DNS_OK) {
+        shuffle_equal_preference(mx.mx, mx.n);
         for (size_t i = 0; i < mx.n; i++)
             if (add_host(cfg, p, mx.mx[i].host) < 0)
                 temp = 1;

@@ -2,7 +2,8 @@
  * route_plan.h: where one (organization, recipient domain) group goes: the
  * ordered list of SMTP targets to try, from the organization's route
  * (route_store.h) or the configured default. DIRECT_MX looks up MX records
- * with c-ares (xd/dns.h) in preference order, each host's A then AAAA
+ * with c-ares (xd/dns.h) in preference order (hosts of equal preference
+ * in random order, RFC 5321 5.1), each host's A then AAAA
  * addresses, and falls back to the domain's own A/AAAA when it has no MX
  * (RFC 5321 5.1). A null MX (RFC 7505) or a domain that does not exist is a
  * permanent failure; a resolver failure or timeout a temporary one.

@@ -158,6 +158,11 @@ const snd_smtp_ext *snd_smtp_extensions(const snd_smtp_session *s);
 
 /* 1 when the connection is encrypted; 1 when AUTH succeeded. */
 int snd_smtp_tls_active(const snd_smtp_session *s);
+
+/* The negotiated protocol and cipher ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
+ * while TLS is active; "" otherwise. Owned by the session. */
+const char *snd_smtp_tls_version(const snd_smtp_session *s);
+const char *snd_smtp_tls_cipher(const snd_smtp_session *s);
 int snd_smtp_authenticated(const snd_smtp_session *s);
 
 /* Number of transactions that ran on this session. */

@@ -404,6 +404,17 @@ int snd_smtp_tls_active(const snd_smtp_session *s)
     return s->tls;
 }
 
+const char *snd_smtp_tls_version(const snd_smtp_session *s)
+{
+    return s->tls && s->io.ssl ? SSL_get_version(s->io.ssl) : "";
+}
+
+const char *snd_smtp_tls_cipher(const snd_smtp_session *s)
+{
+    const char *c = s->tls && s->io.ssl ? SSL_get_cipher_name(s->io.ssl) : NULL;
+    return c ? c : "";
+}
+
 int snd_smtp_authenticated(const snd_smtp_session *s)
 {
     return s->authed;

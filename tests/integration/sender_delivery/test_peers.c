@@ -7,7 +7,9 @@
  * Events: every state change reaches verify (GetMessageStatus) and the
  * outbox empties; with verify stopped, events wait and drain once it is
  * back. With ratelimit stopped, delivery is postponed (fail closed) and
- * resumes when it is back.
+ * resumes when it is back. A connection that lives longer than its lease's
+ * TTL (1.5 s here; a slow smtp-sink holds each DATA 1 s) renews the lease
+ * while it lives, and the lease is released at the end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,11 +26,14 @@
 #include <unistd.h>
 
 #include "dtest.h"
+#include "ratelimit.pb-c.h"
 #include "verify.pb-c.h"
 
 static struct {
     char dir[512];
     dt_sink sink;
+    tu_child slow_sink; /* answers DATA after 1 s */
+    uint16_t slow_port;
     dt_sender s;
     pid_t verify, ratelimit;
     char verify_url[600], rl_url[600];
@@ -38,7 +43,7 @@ static struct {
 static const char *POLICY =
     "{\"rules\": [{\"name\": \"org-hour\", \"kind\": \"window\", \"scope\": [\"org\"], "
     "\"limit\": 3, \"window_ms\": 3600000}, {\"name\": \"conn\", \"kind\": \"connections\", "
-    "\"scope\": [\"org\"], \"limit\": 4, \"ttl_ms\": 60000, \"messages_per_connection\": 50}]}";
+    "\"scope\": [\"org\"], \"limit\": 4, \"ttl_ms\": 1500, \"messages_per_connection\": 50}]}";
 
 static pid_t start_service(const char *name, const char *url)
 {
@@ -122,12 +127,35 @@ static int setup(void **state)
     g.ratelimit = start_service("ratelimit", g.rl_url);
     if (dt_sink_start(&g.sink, NULL, 0) != 0)
         return -1;
+    char listen[64];
+    g.slow_port = tu_free_port(0);
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)g.slow_port);
+    char *slow_argv[8];
+    int na = 0;
+    slow_argv[na++] = "/usr/sbin/smtp-sink";
+    if (geteuid() == 0) { /* smtp-sink drops root only with -u */
+        slow_argv[na++] = "-u";
+        slow_argv[na++] = "nobody";
+    }
+    slow_argv[na++] = "-w";
+    slow_argv[na++] = "1";
+    slow_argv[na++] = listen;
+    slow_argv[na++] = "16";
+    slow_argv[na] = NULL;
+    if (tu_spawn(&g.slow_sink, slow_argv, NULL) != 0 ||
+        tu_wait_port("127.0.0.1", g.slow_port, 5000) != 0)
+        return -1;
     char port[64], rl[700], vf[700];
     snprintf(port, sizeof port, "XD_SENDER_CAPTURE_PORT=%u", (unsigned)g.sink.port);
     snprintf(rl, sizeof rl, "XD_SENDER_RATELIMIT_URL=%s", g.rl_url);
     snprintf(vf, sizeof vf, "XD_SENDER_VERIFY_URL=%s", g.verify_url);
-    const char *env[] = {
-        port, rl, vf, "XD_SENDER_RATELIMIT_TIMEOUT=300ms", "XD_SENDER_RETRY_MAX_AGE=1h", NULL};
+    const char *env[] = {port,
+                         rl,
+                         vf,
+                         "XD_SENDER_RATELIMIT_TIMEOUT=300ms",
+                         "XD_SENDER_RETRY_MAX_AGE=1h",
+                         "XD_SENDER_LOG_LEVEL=debug",
+                         NULL};
     if (dt_sender_start(&g.s, g.dir, env) != 0)
         return -1;
     xd_err err;
@@ -141,6 +169,7 @@ static int teardown(void **state)
     stop_service(&g.verify);
     stop_service(&g.ratelimit);
     dt_sink_stop(&g.sink);
+    tu_stop(&g.slow_sink);
     xd_client_close(g.s.client);
     xd_client_close(g.vc);
     xd_arena_free(g.s.arena);
@@ -287,6 +316,59 @@ static void test_ratelimit_down_fails_closed(void **state)
     assert_int_equal(gm->recipients[0]->state, XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED);
 }
 
+/* Live leases of the "conn" rule for org at ratelimit (Explain). */
+static int64_t live_leases(const char *org)
+{
+    xd_client *rc = NULL;
+    xd_err err;
+    if (xd_client_open(g.rl_url, "ratelimit", NULL, &rc, &err) != XD_OK)
+        return -1;
+    Xd__ExplainRequest r = XD__EXPLAIN_REQUEST__INIT;
+    Xd__Subject subj = XD__SUBJECT__INIT;
+    subj.org_id = (char *)org;
+    r.subject = &subj;
+    Xd__Caller c = service_caller();
+    xd_call_options o = {.caller = &c, .timeout_ms = 5000};
+    ProtobufCMessage *rep = NULL;
+    int64_t used = -1;
+    if (xd_client_call(rc, &o, "Explain", &r.base, &xd__explain_reply__descriptor, g.s.arena, &rep,
+                       &err) == XD_OK) {
+        Xd__ExplainReply *x = (Xd__ExplainReply *)rep;
+        for (size_t i = 0; i < x->n_rules; i++)
+            if (strcmp(x->rules[i]->kind, "connections") == 0)
+                used = (int64_t)x->rules[i]->used;
+    }
+    xd_client_close(rc);
+    return used;
+}
+
+static void test_long_connection_renews_lease(void **state)
+{
+    (void)state;
+    /* org-slow relays through the slow sink: 3 copies on one connection
+     * take >= 3 s, twice the lease TTL. */
+    assert_int_equal(dt_set_relay(&g.s, "org-slow", 3, "127.0.0.1", g.slow_port, 2, NULL, NULL),
+                     XD_OK);
+    dt_msg m = {.org = "org-slow", .n_to = 3, .domain = "slow.test", .prefix = "sl"};
+    Xd__SubmitReply *r;
+    assert_int_equal(dt_submit(&g.s, &m, &r), XD_OK);
+    char mid[64];
+    snprintf(mid, sizeof mid, "%s", r->message_id);
+    Xd__GetMessageReply *gm = dt_wait(&g.s, "org-slow", mid, 0, 60000);
+    assert_non_null(gm);
+    for (size_t i = 0; i < gm->n_recipients; i++)
+        assert_int_equal(gm->recipients[i]->state, XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED);
+    char log[700];
+    snprintf(log, sizeof log, "%s/sender.log", g.dir);
+    size_t len = 0;
+    char *text = tu_read_file(log, &len);
+    size_t renewals = dt_count(text, "renewed for");
+    free(text);
+    printf("PEERS lease: %zu renewals during the slow connection\n", renewals);
+    assert_true(renewals >= 1);
+    assert_int_equal(live_leases("org-slow"), 0); /* released at the end */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_suppressed_and_events),
         cmocka_unit_test(test_verify_down_events_wait),
         cmocka_unit_test(test_ratelimit_down_fails_closed),
+        cmocka_unit_test(test_long_connection_renews_lease),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,7 +7,11 @@
  * aiosmtpd with STARTTLS required and AUTH (certificates made here with
  * openssl, verified against the test CA): delivered over TLS with AUTH;
  * a relay whose certificate names another host is deferred (TLS
- * failure). The relay password is stored sealed (not in the database in
+ * failure); a relay that refuses the login (535) defers the recipient as a
+ * configuration problem of the relay, not a bounce. The delivery event
+ * records the negotiated TLS version and cipher. Two MX hosts of equal
+ * preference (sinks on 127.0.0.3 and 127.0.0.4) both get traffic (RFC 5321
+ * 5.1 shuffle). The relay password is stored sealed (not in the database in
  * clear) and never written to the log.
  */
 #include <setjmp.h>
@@ -31,7 +35,8 @@
 static struct {
     char dir[512], certs[600], out[600];
     dnsmasq_run dns;
-    dt_sink sink; /* on 127.0.0.3 */
+    dt_sink sink;  /* on 127.0.0.3 */
+    dt_sink sink4; /* on 127.0.0.4, same port */
     tu_child relay;
     uint16_t starttls, wronghost;
     dt_sender s;
@@ -86,16 +91,18 @@ static int setup(void **state)
     snprintf(g.out, sizeof g.out, "%s/out", g.dir);
     if (tu_sh("mkdir -p '%s' '%s'", g.certs, g.out) != 0 || make_certs() != 0 || start_relay() != 0)
         return -1;
-    if (dt_sink_start(&g.sink, "127.0.0.3", 0) != 0)
+    if (dt_sink_start(&g.sink, "127.0.0.3", 0) != 0 ||
+        dt_sink_start(&g.sink4, "127.0.0.4", g.sink.port) != 0)
         return -1;
     const char *records[] = {
         "--mx-host=mx.test,mx1.mx.test,10", /* preferred: refuses */
         "--mx-host=mx.test,mx2.mx.test,20", /* fallback: the sink */
-        "--host-record=mx1.mx.test,127.0.0.2",
-        "--host-record=mx2.mx.test,127.0.0.3",
+        "--host-record=mx1.mx.test,127.0.0.2", "--host-record=mx2.mx.test,127.0.0.3",
         "--host-record=amx.test,127.0.0.3", /* no MX: implicit MX */
         "--mx-host=nullmx.test,.,0",        /* RFC 7505 */
-        NULL,
+        "--mx-host=eq.test,mxa.eq.test,10", /* equal preference: shuffled */
+        "--mx-host=eq.test,mxb.eq.test,10",    "--host-record=mxa.eq.test,127.0.0.3",
+        "--host-record=mxb.eq.test,127.0.0.4", NULL,
     };
     if (dnsmasq_start(&g.dns, records) != 0)
         return -1;
@@ -121,6 +128,7 @@ static int teardown(void **state)
     (void)state;
     dt_sender_stop(&g.s, SIGTERM);
     dt_sink_stop(&g.sink);
+    dt_sink_stop(&g.sink4);
     dnsmasq_stop(&g.dns);
     tu_stop(&g.relay);
     xd_client_close(g.s.client);
@@ -189,6 +197,51 @@ static void test_org_relay_starttls_auth(void **state)
                          0);
     assert_int_not_equal(
         tu_sh("grep -q '%s' '%s/sender.log' '%s/sender.db'", PASSWORD, g.dir, g.dir), 0);
+    /* The delivery event carries the negotiated TLS version and cipher. */
+    assert_int_equal(tu_sh("sqlite3 '%s/sender.db' \"SELECT tls_version FROM outbox WHERE state = "
+                           "3 AND address = 'route0@relayed.test'\" | tee /dev/stderr | "
+                           "grep -Eq '^TLSv1\\.[23] [A-Z0-9_-]+$'",
+                           g.dir),
+                     0);
+}
+
+static void test_org_relay_login_refused_defers(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        dt_set_relay(&g.s, "org-badlogin", 3, "localhost", g.starttls, 1, USER, "not-the-password"),
+        XD_OK);
+    Xd__RecipientStatus *rs = deliver_one("org-badlogin", "badlogin.test", 2 /* DEFERRED */);
+    printf("ROUTES 535: state %d attempts %u code %u failure %d: %s\n", rs->state, rs->attempts,
+           rs->last_reply ? rs->last_reply->code : 0, rs->failure,
+           rs->last_reply ? rs->last_reply->text : "");
+    assert_true(rs->attempts >= 1);
+    assert_non_null(rs->last_reply);
+    assert_int_equal(rs->last_reply->code, 535);
+    assert_int_equal(rs->failure, XD__FAILURE_CATEGORY__FAILURE_CATEGORY_AUTH_FAILURE);
+    assert_non_null(strstr(rs->last_reply->text, "configuration problem"));
+    assert_non_null(strstr(rs->last_reply->text, "organization's own SMTP server"));
+    assert_int_not_equal(tu_sh("grep -q 'not-the-password' '%s/sender.log'", g.dir), 0);
+}
+
+static void test_equal_preference_mx_shuffled(void **state)
+{
+    (void)state;
+    /* One message at a time (each its own connection and route plan). */
+    int at3 = 0, at4 = 0;
+    for (int i = 0; i < 16 && !(at3 && at4); i++) {
+        char org[32];
+        snprintf(org, sizeof org, "org-eq%d", i);
+        Xd__RecipientStatus *rs = deliver_one(org, "eq.test", 0);
+        assert_int_equal(rs->state, XD__RECIPIENT_STATE__RECIPIENT_STATE_DELIVERED);
+        at3 += strcmp(rs->remote_host, "mxa.eq.test") == 0;
+        at4 += strcmp(rs->remote_host, "mxb.eq.test") == 0;
+    }
+    printf("ROUTES equal-preference MX: mxa %d, mxb %d\n", at3, at4);
+    /* Both hosts served: with a fixed order one would get all 16 (the
+     * chance of that under a fair shuffle is 2^-15). */
+    assert_true(at3 > 0 && at4 > 0);
+    assert_true(dt_sink_count(&g.sink4, "@eq.test") > 0);
 }
 
 static void test_org_relay_wrong_certificate_defers(void **state)
@@ -209,6 +262,8 @@ int main(void)
         cmocka_unit_test(test_null_mx_bounces),
         cmocka_unit_test(test_org_relay_starttls_auth),
         cmocka_unit_test(test_org_relay_wrong_certificate_defers),
+        cmocka_unit_test(test_org_relay_login_refused_defers),
+        cmocka_unit_test(test_equal_preference_mx_shuffled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,13 +9,20 @@ then "READY". Each scenario changes one step of an otherwise normal dialogue:
   body: "drop" (read a little of the message, then reset the connection) or
   "stall" (stop reading the message); tls: "garbage" (answer STARTTLS with 220,
   then send non-TLS bytes and hang up), "stall" (220, then never speak), "inject"
-  (220 and extra plaintext in the same write); starttls_offer: announce STARTTLS;
+  (220 and extra plaintext in the same write), "untrusted" (220, then a real TLS
+  handshake with a self-signed certificate for 127.0.0.1 made at start with openssl,
+  which a verifying client must refuse); starttls_offer: announce STARTTLS;
   size: the SIZE limit announced (default 0 = none).
 Stops on SIGTERM.
 """
 import asyncio
+import os
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
+import tempfile
 
 OK = {
     "MAIL": "250 2.1.0 Sender ok",
@@ -51,6 +58,7 @@ SCENARIOS.update({
     "stall_ehlo": {"ehlo": "stall"},
     "stall_starttls": {"starttls_offer": True, "starttls": "stall"},
     "stall_tls_handshake": {"starttls_offer": True, "tls": "stall"},
+    "starttls_untrusted": {"starttls_offer": True, "tls": "untrusted"},
     "stall_mail": {"mail": "stall"},
     "stall_rcpt": {"rcpt": "stall"},
     "stall_data": {"data": "stall"},
@@ -68,6 +76,25 @@ SCENARIOS.update({
 
 async def stall():
     await asyncio.sleep(3600)
+
+
+TLS_CTX = [None]  # server context with the self-signed certificate
+
+
+def make_tls_ctx():
+    """A self-signed EC certificate for 127.0.0.1 in a temp dir (removed at once)."""
+    d = tempfile.mkdtemp(prefix="xd-fault-tls.")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-keyout", os.path.join(d, "k.pem"), "-out", os.path.join(d, "c.pem"),
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.path.join(d, "c.pem"), os.path.join(d, "k.pem"))
+        return ctx
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 async def session(spec, reader, writer):
@@ -110,6 +137,13 @@ async def session(spec, reader, writer):
             await send("220 2.0.0 Ready to start TLS")
             if tls == "stall":
                 return await stall()
+            if tls == "untrusted":
+                try:  # a real handshake; the verifying client aborts it
+                    await writer.start_tls(TLS_CTX[0])
+                except (ssl.SSLError, ConnectionError, OSError):
+                    pass
+                writer.transport.abort()
+                return
             await reader.read(512)  # the ClientHello
             writer.write(b"this is not a TLS record\r\n")
             await writer.drain()
@@ -143,6 +177,7 @@ async def session(spec, reader, writer):
 
 async def main():
     loop = asyncio.get_running_loop()
+    TLS_CTX[0] = make_tls_ctx()
     servers = []
     for name, spec in SCENARIOS.items():
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -2,7 +2,8 @@
  * test_smtp_faults.c: the SMTP client against a scripted fault server
  * (fault_server.py): 421/554 greetings, 450/451/452/550/552/554 at MAIL,
  * RCPT, DATA and the final dot, a connection reset mid-DATA, TLS handshake
- * failures, a stall past every timeout (timeouts set to 400 ms here), and
+ * failures (garbage, a stall, and a real handshake with an untrusted
+ * certificate), a stall past every timeout (timeouts set to 400 ms here), and
  * malformed, over-long and endless replies. Each fault must end in the right
  * outcome (temporary / permanent), phase and per-recipient result, without a
  * hang or a crash. Prints the fault matrix ("FAULT ...") for the report.
@@ -71,6 +72,7 @@ static const fault_case cases[] = {
     {"close_at_rcpt", OPP, 0, T, PH(RCPT), 0, T, T, PH(RCPT), "closed", 0},
     {"starttls_garbage", REQ, 1, T, PH(TLS), 0, X, X, 0, "TLS handshake", 0},
     {"starttls_inject", REQ, 1, T, PH(STARTTLS), 0, X, X, 0, "after its STARTTLS reply", 0},
+    {"starttls_untrusted", REQ, 1, T, PH(TLS), 0, X, X, 0, "certificate verification failed", 0},
     {"starttls_454", REQ, 1, T, PH(STARTTLS), 454, X, X, 0, NULL, 0},
     {"starttls_454", OPP, 0, D, PH(DATA_END), 250, D, D, PH(DATA_END), NULL, 0},
     {"implicit_to_plain", SND_SMTP_TLS_IMPLICIT, 1, T, PH(TLS), 0, X, X, 0, "TLS handshake", 0},

@@ -1,0 +1,144 @@
+/*
+ * queue_batch.c: group commit of the queue's writes (see queue_internal.h).
+ *
+ * Every commit costs an fsync of the WAL (synchronous=FULL), a few ms here,
+ * and the queue has one connection: one commit per Submit, claim and copy
+ * outcome made the fsync the ceiling of the whole sender. Writers now share
+ * one open transaction: each runs inside its own SAVEPOINT (so a failing
+ * write undoes only itself), then either commits, or, when another writer
+ * is already queued for the lock, leaves the commit to it and waits until
+ * the transaction holding its changes is committed (at most BATCH_WAIT_MS,
+ * then it commits itself). No caller returns before its changes are
+ * durable: "stored" still means on disk, and a worker still commits each
+ * outcome before its next SMTP transaction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "queue_internal.h"
+#include "xd/clock.h"
+#include "xd/db.h"
+#include "xd/util.h"
+
+#define BATCH_MAX     256 /* writes per transaction */
+#define BATCH_WAIT_MS 5   /* longest wait for a later writer's commit */
+
+void snd_qtx_init(snd_queue *q)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->committed, &a);
+    pthread_condattr_destroy(&a);
+    atomic_init(&q->writers_waiting, 0);
+}
+
+void snd_qtx_fini(snd_queue *q)
+{
+    pthread_cond_destroy(&q->committed);
+}
+
+static int exec(snd_queue *q, const char *sql)
+{
+    return sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+}
+
+/* Ends the open transaction (COMMIT, or ROLLBACK when ok is 0) and wakes
+ * the writers waiting for it. Lock held. */
+static void close_tx(snd_queue *q, int ok)
+{
+    int rc = ok ? exec(q, "COMMIT") : SQLITE_ERROR;
+    if (rc == SQLITE_OK) {
+        q->committed_gen = q->gen;
+    } else {
+        snprintf(q->fail_msg, sizeof q->fail_msg, "%s",
+                 ok ? sqlite3_errmsg(q->db) : "the shared transaction was rolled back");
+        xd_db_rollback(q->db);
+        q->failed_gen = q->gen;
+    }
+    q->tx_open = 0;
+    pthread_cond_broadcast(&q->committed);
+}
+
+xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
+{
+    atomic_fetch_add(&q->writers_waiting, 1);
+    pthread_mutex_lock(&q->mu);
+    atomic_fetch_sub(&q->writers_waiting, 1);
+    if (!q->tx_open) {
+        xd_code rc = xd_db_begin(q->db, err);
+        if (rc != XD_OK) {
+            pthread_mutex_unlock(&q->mu);
+            return rc;
+        }
+        q->tx_open = 1;
+        q->tx_ops = 0;
+        q->gen++;
+    }
+    q->op_changes = sqlite3_total_changes(q->db);
+    q->op_must_wait = 0;
+    q->op_no_wait = 0;
+    int s = exec(q, "SAVEPOINT snd_op");
+    if (s != SQLITE_OK) {
+        xd_code rc = xd_db_fail(q->db, s, "starting a write", err);
+        if (sqlite3_get_autocommit(q->db))
+            close_tx(q, 0);
+        pthread_mutex_unlock(&q->mu);
+        return rc;
+    }
+    return XD_OK;
+}
+
+void snd_qtx_must_wait(snd_queue *q)
+{
+    q->op_must_wait = 1;
+}
+
+void snd_qtx_no_wait(snd_queue *q)
+{
+    q->op_no_wait = 1;
+}
+
+xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
+{
+    int changed = sqlite3_total_changes(q->db) != q->op_changes;
+    if (rc == XD_OK) {
+        exec(q, "RELEASE snd_op");
+    } else {
+        exec(q, "ROLLBACK TO snd_op");
+        exec(q, "RELEASE snd_op");
+    }
+    uint64_t mine = q->gen;
+    if ((!changed || rc != XD_OK || q->op_no_wait) && !q->op_must_wait &&
+        !sqlite3_get_autocommit(q->db)) {
+        /* Nothing of ours to make durable (a claim that found no work, a
+         * refused write) or nothing that must be (a claim): no wait.
+         * Commit the writes so far unless a writer queued behind will. */
+        if (atomic_load(&q->writers_waiting) == 0)
+            close_tx(q, 1);
+        pthread_mutex_unlock(&q->mu);
+        return rc;
+    }
+    if (sqlite3_get_autocommit(q->db)) {
+        /* SQLite rolled the whole transaction back (I/O error, full disk):
+         * every write in it is lost, which its waiters must learn. */
+        if (q->tx_open)
+            close_tx(q, 0);
+    } else {
+        q->tx_ops++;
+        if (atomic_load(&q->writers_waiting) > 0 && q->tx_ops < BATCH_MAX) {
+            struct timespec ts;
+            xd_monotonic_deadline(BATCH_WAIT_MS, &ts);
+            while (q->committed_gen < mine && q->failed_gen < mine)
+                if (pthread_cond_timedwait(&q->committed, &q->mu, &ts) == ETIMEDOUT)
+                    break;
+        }
+        if (q->committed_gen < mine && q->failed_gen < mine)
+            close_tx(q, 1); /* nobody took it over: commit now */
+    }
+    if (rc == XD_OK && q->committed_gen < mine)
+        rc = xd_err_set(err, XD_INTERNAL, "the queue could not commit: %s", q->fail_msg);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
