@@ -28,10 +28,11 @@
 #include "rl_codec.h"
 #include "rl_policy.h"
 
-#define RL_EPOCH_EXTEND_MS 2000  /* how far ahead the durable `until_ms` runs */
+#define RL_EPOCH_EXTEND_MS 500   /* how far ahead the durable `until_ms` runs */
 #define RL_COLD_MAX        16    /* allowance cap, recipients */
 #define RL_CHUNK_MIN       16    /* first reservation, recipients */
 #define RL_CHUNK_MAX       65536 /* largest reservation, recipients */
+#define RL_CHUNK_FAST_MS   250   /* a key asking again sooner doubles its chunk */
 #define RL_MAX_PHANTOMS    16    /* crashed runs remembered (older ones merge) */
 #define RL_HW_UNSET        UINT64_MAX
 

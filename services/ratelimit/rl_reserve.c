@@ -15,10 +15,12 @@ static uint64_t mul_sat(uint64_t a, uint64_t b)
     return a * b;
 }
 
+/* At most a quarter of what the limit still allows: near the limit the
+ * reservations shrink geometrically, so a crash there hides little. */
 static uint64_t next_headroom(const rl_slot *s, uint64_t room, uint64_t unit)
 {
     uint64_t want = mul_sat(s->chunk, unit);
-    return want < room ? want : room;
+    return want < room / 4 ? want : room / 4;
 }
 
 uint64_t rl_reserve_after_grant_locked(rl_engine *e, rl_slot *s, int rule_index, uint64_t units,
@@ -41,8 +43,10 @@ uint64_t rl_reserve_after_grant_locked(rl_engine *e, rl_slot *s, int rule_index,
     if (over || low) {
         if (!s->dirty) {
             /* Grow with the key's rate: a reservation asked for again within
-             * a second doubles; one that lasted long halves. */
-            if (s->last_res_ms && now - s->last_res_ms < 1000 && s->chunk < RL_CHUNK_MAX)
+             * RL_CHUNK_FAST_MS doubles (so one lasts about that long, a few
+             * commits); one that lasted 10 s halves. */
+            if (s->last_res_ms && now - s->last_res_ms < RL_CHUNK_FAST_MS &&
+                s->chunk < RL_CHUNK_MAX)
                 s->chunk *= 2;
             else if (now - s->last_res_ms > 10000 && s->chunk > RL_CHUNK_MIN)
                 s->chunk /= 2;
