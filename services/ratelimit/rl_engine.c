@@ -148,16 +148,9 @@ rl_slot *rl_slot_get_locked(rl_engine *e, const char *key)
     return rl_map_get(&e->slots, key, rl_hash(key, strlen(key)));
 }
 
-rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind)
+static rl_slot *slot_new_locked(rl_engine *e, const char *key, size_t n, uint64_t h, rl_kind kind)
 {
-    size_t n = strlen(key);
-    uint64_t h = rl_hash(key, n);
-    rl_slot *s = rl_map_get(&e->slots, key, h);
-    if (s)
-        return s;
-    if (e->slots.count >= e->opt.max_keys)
-        return NULL;
-    s = calloc(1, sizeof(*s) + n + 1);
+    rl_slot *s = calloc(1, sizeof(*s) + n + 1);
     if (!s)
         return NULL;
     memcpy(s->key, key, n + 1);
@@ -172,6 +165,24 @@ rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind)
         return NULL;
     }
     return s;
+}
+
+rl_slot *rl_slot_insert_locked(rl_engine *e, const char *key, rl_kind kind)
+{
+    size_t n = strlen(key);
+    return slot_new_locked(e, key, n, rl_hash(key, n), kind);
+}
+
+rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind)
+{
+    size_t n = strlen(key);
+    uint64_t h = rl_hash(key, n);
+    rl_slot *s = rl_map_get(&e->slots, key, h);
+    if (s)
+        return s;
+    if (e->slots.count >= e->opt.max_keys)
+        return NULL;
+    return slot_new_locked(e, key, n, h, kind);
 }
 
 void rl_slot_purge_conns(rl_slot *s, int64_t now_ms)

@@ -221,9 +221,10 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms);
 
 /* Loads one persisted item at start-up (policy items first). A later item
  * for the same (kind, key) replaces the earlier one; blob NULL deletes it.
- * Unreadable items are skipped and counted in *bad. */
+ * Unreadable items are skipped and counted in *bad. fresh = 1 promises that
+ * (kind, key) was not restored before (skips the lookups). */
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
-                       const unsigned char *blob, size_t len, uint64_t *bad);
+                       const unsigned char *blob, size_t len, int fresh, uint64_t *bad);
 
 /* Sizes the tables before a restore of about n_slots keys and n_dedup ids
  * and starts this run from the stored epoch record (NULL = none): a run

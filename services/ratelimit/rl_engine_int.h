@@ -137,6 +137,8 @@ uint64_t rl_touch_locked(rl_engine *e, int kind, const char *key, uint8_t *flag)
 
 rl_slot *rl_slot_get_locked(rl_engine *e, const char *key);
 void rl_slot_free(rl_slot *s);
+/* Adds a slot for a key known to be absent (a restore); NULL on OOM. */
+rl_slot *rl_slot_insert_locked(rl_engine *e, const char *key, rl_kind kind);
 /* Returns the slot, creating it empty; NULL on OOM or when max_keys is hit. */
 rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind);
 void rl_slot_purge_conns(rl_slot *s, int64_t now_ms);

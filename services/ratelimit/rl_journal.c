@@ -371,7 +371,7 @@ void rl_engine_wake(rl_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-static void restore_slot(rl_engine *e, const char *key, rl_rbuf *r, uint64_t *bad)
+static void restore_slot(rl_engine *e, const char *key, rl_rbuf *r, int fresh, uint64_t *bad)
 {
     uint8_t format = rl_get_u8(r);
     uint8_t kind = format & 0x7f;
@@ -381,7 +381,8 @@ static void restore_slot(rl_engine *e, const char *key, rl_rbuf *r, uint64_t *ba
         (*bad)++;
         return;
     }
-    rl_slot *s = rl_slot_make_locked(e, key, (rl_kind)kind);
+    rl_slot *s = fresh ? rl_slot_insert_locked(e, key, (rl_kind)kind)
+                       : rl_slot_make_locked(e, key, (rl_kind)kind);
     if (!s) {
         (*bad)++;
         return;
@@ -498,7 +499,7 @@ static void restore_locked(rl_engine *e, int kind, const char *key, int64_t at_m
         restore_policy(e, &r, bad);
         break;
     case RL_ITEM_SLOT:
-        restore_slot(e, key, &r, bad);
+        restore_slot(e, key, &r, fresh, bad);
         break;
     case RL_ITEM_LEASE:
         rl_lease_restore_locked(e, key, blob, len, bad);
@@ -534,10 +535,10 @@ static void restore_locked(rl_engine *e, int kind, const char *key, int64_t at_m
 }
 
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
-                       const unsigned char *blob, size_t len, uint64_t *bad)
+                       const unsigned char *blob, size_t len, int fresh, uint64_t *bad)
 {
     pthread_mutex_lock(&e->mu);
-    restore_locked(e, kind, key, at_ms, blob, len, 0, bad);
+    restore_locked(e, kind, key, at_ms, blob, len, fresh, bad);
     pthread_mutex_unlock(&e->mu);
 }
 

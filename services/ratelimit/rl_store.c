@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@ static const char *const MIGRATIONS[] = {
 };
 
 #define SNAP_CHUNK_BYTES (1 << 20)
+#define RL_ID_KEY_MAX    200 /* request ids are at most 128 characters */
 
 #define COMPACT_CHUNK 1024
 /* WAL pages (about 4 KiB each) after which the writer thread checkpoints. */
@@ -49,6 +51,7 @@ struct rl_store {
     rl_engine *engine;
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
+    uint32_t dedup_max; /* request ids the engine keeps */
     pthread_t thread;
     pthread_mutex_t db_mu; /* one committer at a time */
     rl_batch pending;      /* collected, not yet committed (kept on failure) */
@@ -355,21 +358,45 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
         rl_engine_restore_chunk(st->engine, sqlite3_column_blob(q, 0),
                                 (size_t)sqlite3_column_bytes(q, 0), &stats->items, &stats->bad);
     sqlite3_finalize(q);
+    int fresh = stats->items == 0; /* rl_item keys are unique: no lookups needed */
     if (src != SQLITE_DONE)
         return xd_db_fail(st->db, src, "reading the ratelimit snapshot", err);
-    /* Primary-key order (no sort, no index lookups): the engine re-orders
-     * request ids by time itself. Request ids past their TTL are skipped. */
+    /* Primary-key order (no sort, no index lookups: `+kind` keeps the
+     * planner off rl_item_at, whose random lookups thrash the page cache on
+     * large tables): the engine re-orders request ids by time itself.
+     * Request ids past their TTL are skipped. */
+    int64_t cutoff = xd_clock_now_ms(st->clock) - st->dedup_ttl_ms;
+    /* Only the newest dedup_max request ids are kept: find the oldest of
+     * them on the (kind, at_ms) index alone (it ends with the key, which
+     * breaks ties), and skip older rows. */
     rc = xd_db_prepare(st->db,
-                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind BETWEEN 2 AND 6 "
-                       "AND (kind NOT IN (5, 6) OR at_ms >= ?1)",
+                       "SELECT at_ms, key FROM rl_item WHERE kind = 5 "
+                       "ORDER BY at_ms DESC, key DESC LIMIT 1 OFFSET ?1",
                        &q, err);
     if (rc != XD_OK)
         return rc;
-    sqlite3_bind_int64(q, 1, xd_clock_now_ms(st->clock) - st->dedup_ttl_ms);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)st->dedup_max - 1);
+    int64_t id_at = cutoff;
+    char id_key[RL_ID_KEY_MAX + 1] = "";
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > cutoff) {
+        id_at = sqlite3_column_int64(q, 0);
+        snprintf(id_key, sizeof(id_key), "%s", (const char *)sqlite3_column_text(q, 1));
+    }
+    sqlite3_finalize(q);
+    rc = xd_db_prepare(st->db,
+                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE +kind BETWEEN 2 AND 6 "
+                       "AND (kind NOT IN (5, 6) OR at_ms >= ?1) "
+                       "AND (kind != 5 OR (at_ms, key) >= (?2, ?3))",
+                       &q, err);
+    if (rc != XD_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, cutoff);
+    sqlite3_bind_int64(q, 2, id_at);
+    sqlite3_bind_text(q, 3, id_key, -1, SQLITE_TRANSIENT);
     while ((src = sqlite3_step(q)) == SQLITE_ROW) {
         rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
                           (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
-                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3),
+                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3), fresh,
                           &stats->bad);
         stats->items++;
     }
@@ -385,7 +412,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
         rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
                           (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
                           null_blob ? NULL : sqlite3_column_blob(q, 3),
-                          (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
+                          (size_t)sqlite3_column_bytes(q, 3), 0, &stats->bad);
         stats->items++;
         atomic_fetch_add(&st->log_rows, 1);
     }
@@ -428,6 +455,7 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
     pthread_mutex_init(&st->db_mu, NULL);
     st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
     st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
+    st->dedup_max = opt->engine.dedup_max ? opt->engine.dedup_max : 1000000;
     xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
     xd_code rc = xd_db_open(opt->db_path, MIGRATIONS,
                             (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)), &dbo, &st->db, err);
