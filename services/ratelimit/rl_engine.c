@@ -563,8 +563,8 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
             room = sl->win.sum < a->limit ? a->limit - sl->win.sum : 0;
         } else if (a->rule->kind == RL_KIND_GCRA) {
             sl->tat_ns = rl_gcra_take(a->gcra, sl->tat_ns, now, grant);
-            units = grant * (uint64_t)a->gcra.interval_ns;
             unit = (uint64_t)a->gcra.interval_ns;
+            units = grant > UINT64_MAX / unit ? UINT64_MAX : grant * unit; /* unit >= 1 */
             /* Credit left: burst * I - (tat - now), in ns. */
             __int128 left = (__int128)a->gcra.burst * a->gcra.interval_ns -
                             ((__int128)sl->tat_ns - (__int128)now * 1000000);

@@ -16,7 +16,8 @@
  *    charged as a crashed run may have used them;
  *  - a key the database never held is charged exactly the crashed run's
  *    cold allowance, also after a later clean stop (the phantom persists);
- *  - a clean stop then restores the counts exactly.
+ *  - a clean stop then restores the counts exactly;
+ *  - with the store attached, a repeated request id replays and counts once.
  * Counts decide, never timing.
  */
 #include <setjmp.h>
@@ -263,12 +264,46 @@ static void test_absent_key_charged_allowance(void **state)
     remove_dir();
 }
 
+/* With the store attached (replies not waiting for commits), a request id
+ * seen before returns the first answer and counts once, in the same run and
+ * after a clean restart. */
+static void test_duplicate_ids_with_headroom(void **state)
+{
+    (void)state;
+    new_dir();
+    rl_engine *e;
+    rl_store *st;
+    open_store(&e, &st);
+    rl_subject s = {.org_id = "dup-org"};
+    rl_decision d;
+    xd_err err;
+    int64_t now = xd_clock_now_ms(xd_clock_system());
+    assert_int_equal(consume_told(e, "dup-1", &s, 3), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rl_engine_consume(e, "dup-1", &s, 7, 0, 1, now, &d, &err), XD_OK);
+        assert_true(d.replayed);
+        assert_int_equal(d.granted, 3);
+    }
+    assert_int_equal(window_used(e, "dup-org"), 3);
+    rl_store_close(st);
+    rl_engine_free(e);
+    open_store(&e, &st);
+    assert_int_equal(rl_engine_consume(e, "dup-1", &s, 7, 0, 1, now, &d, &err), XD_OK);
+    assert_true(d.replayed);
+    assert_int_equal(d.granted, 3);
+    assert_int_equal(window_used(e, "dup-org"), 3);
+    rl_store_close(st);
+    rl_engine_free(e);
+    remove_dir();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_never_over_admits),
         cmocka_unit_test(test_absent_key_charged_allowance),
+        cmocka_unit_test(test_duplicate_ids_with_headroom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
