@@ -602,9 +602,14 @@ int64_t rl_store_compact(rl_store *st)
         if (moved < 0)
             return -1;
         if (moved == 0)
-            return total;
+            break;
         total += moved;
+        /* Keep the WAL bounded as the background writer does. */
+        if (atomic_load(&st->wal_pages) >= CHECKPOINT_PAGES)
+            checkpoint(st);
     }
+    checkpoint(st);
+    return total;
 }
 
 void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)
