@@ -53,8 +53,9 @@ struct rl_store {
     int64_t sweep_interval_ms, dedup_ttl_ms;
     uint32_t dedup_max; /* request ids the engine keeps */
     pthread_t thread;
-    pthread_mutex_t db_mu; /* one committer at a time */
-    rl_batch pending;      /* collected, not yet committed (kept on failure) */
+    pthread_mutex_t db_mu;   /* one committer at a time */
+    pthread_mutex_t ckpt_mu; /* the connections are NOMUTEX: one user of ckpt at a time */
+    rl_batch pending;        /* collected, not yet committed (kept on failure) */
     atomic_int stop;
     atomic_ullong commits, items;
     atomic_int wal_pages; /* WAL size after the last commit */
@@ -196,12 +197,14 @@ static void prune(rl_store *st, int64_t now)
 static void checkpoint(rl_store *st)
 {
     int log_pages = 0, done = 0;
+    pthread_mutex_lock(&st->ckpt_mu);
     int rc =
         sqlite3_wal_checkpoint_v2(st->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         XD_WARN("ratelimit store: checkpoint failed: %s", sqlite3_errmsg(st->ckpt));
     else
         atomic_store(&st->wal_pages, 0); /* the next commit reports the size again */
+    pthread_mutex_unlock(&st->ckpt_mu);
 }
 
 /* Called by SQLite after each commit on the main connection with the WAL's
@@ -440,6 +443,7 @@ static void store_release(rl_store *st)
     xd_db_close(st->db);
     xd_db_close(st->ckpt);
     pthread_mutex_destroy(&st->db_mu);
+    pthread_mutex_destroy(&st->ckpt_mu);
     free(st);
 }
 
@@ -453,6 +457,7 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
     st->clock = opt->clock ? opt->clock : xd_clock_system();
     pthread_mutex_init(&st->db_mu, NULL);
+    pthread_mutex_init(&st->ckpt_mu, NULL);
     st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
     st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
     st->dedup_max = opt->engine.dedup_max ? opt->engine.dedup_max : 1000000;
