@@ -1,5 +1,6 @@
 /* handlers.c: maps the Ratelimit protobuf messages to the engine (plain
- * structs) and waits for durability before any mutating reply. Everything a
+ * structs) and waits for the commit the engine asks for before a mutating
+ * reply (none for a Consume covered by durable headroom). Everything a
  * reply holds lives in the call arena. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,10 +38,13 @@ static xd_code check_org(xd_call *call, const Xd__Subject *s, xd_err *err)
     return XD_OK;
 }
 
-/* Replies only once the change is committed; UNAVAILABLE otherwise (the
- * caller retries with the same id and gets the same answer). */
+/* Replies only once what the answer relies on is committed (seq from the
+ * engine); UNAVAILABLE otherwise (the caller retries with the same id and
+ * gets the same answer). */
 static xd_code wait_durable(xd_call *call, uint64_t seq, xd_err *err)
 {
+    if (seq == 0) /* covered by durable headroom: nothing to wait for */
+        return XD_OK;
     rl_service *svc = svc_of(call);
     int64_t wait = svc->durable_timeout_ms;
     int64_t left = xd_call_remaining_ms(call);

@@ -117,3 +117,8 @@ void rl_get_str(rl_rbuf *r, char *out, size_t size)
     memcpy(out, p, n);
     out[n] = '\0';
 }
+
+void rl_put_bytes(rl_wbuf *b, const void *p, size_t n)
+{
+    put_bytes(b, p, n);
+}

@@ -23,7 +23,8 @@ void rl_put_u8(rl_wbuf *b, uint8_t v);
 void rl_put_u32(rl_wbuf *b, uint32_t v);
 void rl_put_u64(rl_wbuf *b, uint64_t v);
 void rl_put_i64(rl_wbuf *b, int64_t v);
-void rl_put_str(rl_wbuf *b, const char *s); /* u32 length + bytes */
+void rl_put_str(rl_wbuf *b, const char *s);             /* u32 length + bytes */
+void rl_put_bytes(rl_wbuf *b, const void *p, size_t n); /* raw, no length */
 
 typedef struct rl_rbuf {
     const unsigned char *p;

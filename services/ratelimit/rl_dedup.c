@@ -119,7 +119,10 @@ rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
 {
     char binding[64], reason[256], provider[64];
     /* Every key is inside the blob, so blob length bounds their total. */
-    char *keybuf = malloc(r->len + RL_DEDUP_MAX_KEYS + 1);
+    /* Most blobs are small: a stack buffer spares a malloc per restored id. */
+    char stackbuf[2048];
+    size_t kcap = r->len + RL_DEDUP_MAX_KEYS + 1;
+    char *keybuf = kcap <= sizeof(stackbuf) ? stackbuf : malloc(kcap);
     size_t used = 0;
     const char *keys[RL_DEDUP_MAX_KEYS];
     int64_t iv[RL_DEDUP_MAX_KEYS];
@@ -142,13 +145,14 @@ rl_dedup *rl_dedup_decode(const char *id, int64_t at_ms, rl_rbuf *r)
     if (n > RL_DEDUP_MAX_KEYS)
         r->bad = 1;
     for (int i = 0; i < n && !r->bad; i++) {
-        rl_get_str(r, keybuf + used, r->len + RL_DEDUP_MAX_KEYS + 1 - used);
+        rl_get_str(r, keybuf + used, kcap - used);
         iv[i] = rl_get_i64(r);
         keys[i] = keybuf + used;
         used += strlen(keybuf + used) + 1;
     }
     rl_dedup *d = r->bad ? NULL : rl_dedup_make(id, at_ms, is_refund, &x, keys, iv, n);
-    free(keybuf);
+    if (keybuf != stackbuf)
+        free(keybuf);
     if (d)
         d->refunded = refunded;
     return d;

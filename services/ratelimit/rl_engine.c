@@ -68,7 +68,7 @@ xd_code rl_engine_new(const rl_engine_options *opt, rl_policy *policy, const cha
     return XD_OK;
 }
 
-static void slot_free(rl_slot *s)
+void rl_slot_free(rl_slot *s)
 {
     rl_window_free(&s->win);
     free(s->conns);
@@ -82,7 +82,7 @@ void rl_engine_free(rl_engine *e)
     size_t pos = 0;
     void *v;
     while ((v = rl_map_next(&e->slots, &pos)))
-        slot_free(v);
+        rl_slot_free(v);
     pos = 0;
     while ((v = rl_map_next(&e->leases, &pos)))
         rl_lease_free(v);
@@ -148,6 +148,31 @@ rl_slot *rl_slot_get_locked(rl_engine *e, const char *key)
     return rl_map_get(&e->slots, key, rl_hash(key, strlen(key)));
 }
 
+static rl_slot *slot_new_locked(rl_engine *e, const char *key, size_t n, uint64_t h, rl_kind kind)
+{
+    rl_slot *s = calloc(1, sizeof(*s) + n + 1);
+    if (!s)
+        return NULL;
+    memcpy(s->key, key, n + 1);
+    s->kind = (uint8_t)kind;
+    s->hw = RL_HW_UNSET;
+    s->gen = ++e->next_gen ? e->next_gen : ++e->next_gen;
+    /* A key the database does not hold may have granted in a crashed run
+     * before its first record: charge what those runs allowed. */
+    if ((!e->restoring && rl_reserve_charge_locked(e, s, 0, 0) != 0) ||
+        rl_map_put(&e->slots, h, s) != 0) {
+        rl_slot_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+rl_slot *rl_slot_insert_locked(rl_engine *e, const char *key, rl_kind kind)
+{
+    size_t n = strlen(key);
+    return slot_new_locked(e, key, n, rl_hash(key, n), kind);
+}
+
 rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind)
 {
     size_t n = strlen(key);
@@ -157,16 +182,7 @@ rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind)
         return s;
     if (e->slots.count >= e->opt.max_keys)
         return NULL;
-    s = calloc(1, sizeof(*s) + n + 1);
-    if (!s)
-        return NULL;
-    memcpy(s->key, key, n + 1);
-    s->kind = (uint8_t)kind;
-    if (rl_map_put(&e->slots, h, s) != 0) {
-        free(s);
-        return NULL;
-    }
-    return s;
+    return slot_new_locked(e, key, n, h, kind);
 }
 
 void rl_slot_purge_conns(rl_slot *s, int64_t now_ms)
@@ -279,6 +295,7 @@ uint64_t rl_effective(const rl_rule *rule, const rl_req *r, uint64_t value)
 /* One rule's part in a decision. */
 typedef struct applied {
     const rl_rule *rule;
+    int rule_index;
     rl_slot *slot; /* NULL in Check when the key has no state yet */
     uint64_t limit, burst;
     rl_gcra gcra;
@@ -429,6 +446,7 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
         applied *a = &ap[n_ap++];
         memset(a, 0, sizeof(*a));
         a->rule = rule;
+        a->rule_index = i;
         a->limit = rl_effective(rule, &r, rule->limit);
         if (rule->kind == RL_KIND_PER_MESSAGE) {
             a->avail = a->limit;
@@ -535,14 +553,28 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
     uint64_t seq = 0;
     for (int i = 0; i < n_ap && grant > 0; i++) {
         applied *a = &ap[i];
-        if (a->rule->kind == RL_KIND_WINDOW)
-            rl_window_add(&a->slot->win, now, grant, e->opt.window_max_entries,
+        rl_slot *sl = a->slot;
+        uint64_t units, room, unit;
+        if (a->rule->kind == RL_KIND_WINDOW) {
+            rl_window_add(&sl->win, now, grant, e->opt.window_max_entries,
                           rl_window_granule_ms(a->rule->period_ms, e->opt.window_max_entries));
-        else if (a->rule->kind == RL_KIND_GCRA)
-            a->slot->tat_ns = rl_gcra_take(a->gcra, a->slot->tat_ns, now, grant);
-        else
+            units = grant;
+            unit = 1;
+            room = sl->win.sum < a->limit ? a->limit - sl->win.sum : 0;
+        } else if (a->rule->kind == RL_KIND_GCRA) {
+            sl->tat_ns = rl_gcra_take(a->gcra, sl->tat_ns, now, grant);
+            unit = (uint64_t)a->gcra.interval_ns;
+            units = grant > UINT64_MAX / unit ? UINT64_MAX : grant * unit; /* unit >= 1 */
+            /* Credit left: burst * I - (tat - now), in ns. */
+            __int128 left = (__int128)a->gcra.burst * a->gcra.interval_ns -
+                            ((__int128)sl->tat_ns - (__int128)now * 1000000);
+            room = left <= 0 ? 0 : left > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)left;
+        } else {
             continue;
-        seq = rl_touch_locked(e, RL_ITEM_SLOT, a->slot->key, &a->slot->dirty);
+        }
+        uint64_t w = rl_reserve_after_grant_locked(e, sl, a->rule_index, units, room, unit, now);
+        if (w > seq)
+            seq = w;
     }
     if (grant > 0) {
         /* First grant fixes a subject's warm-up start. */
@@ -558,7 +590,12 @@ xd_code rl_engine_consume(rl_engine *e, const char *request_id, const rl_subject
         rc = xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory recording request_id");
         goto out;
     }
-    seq = rl_touch_locked(e, RL_ITEM_DEDUP, rec->id, &rec->dirty);
+    /* The request id is journaled in the background: replies do not wait
+     * for it (README, Durability). A replay waits for what the first
+     * answer waited for. */
+    rl_touch_locked(e, RL_ITEM_DEDUP, rec->id, &rec->dirty);
+    if (!e->store_attached)
+        seq = e->seq;
     rec->seq = seq;
     out->seq = seq;
 out:
@@ -663,6 +700,13 @@ xd_code rl_engine_set_policy(rl_engine *e, const char *json, uint64_t expected_v
         e->policy_json = copy;
         e->policy_version++;
         e->policy_dirty = 1;
+        /* This run's allowances cover the new rules once the epoch record
+         * with them is durable; until then new rules allow nothing cold. */
+        rl_allow_table t;
+        rl_allow_from_policy(p, &t);
+        rl_allow_merge_max(&e->epoch.allow, &t);
+        rl_reserve_refresh_locked(e);
+        rl_touch_locked(e, RL_ITEM_EPOCH, "epoch", &e->epoch_dirty);
         *seq = rl_touch_locked(e, RL_ITEM_POLICY, "current", NULL);
     }
     *version = e->policy_version;
@@ -731,7 +775,7 @@ void rl_engine_sweep(rl_engine *e, int64_t now_ms, size_t max_visit)
             rl_map_del(&e->slots, s->key, rl_hash(s->key, strlen(s->key)));
             if (s->kind != RL_KIND_CONNECTIONS)
                 rl_touch_locked(e, RL_ITEM_SLOT, s->key, NULL);
-            slot_free(s);
+            rl_slot_free(s);
             continue;
         }
         e->sweep_pos++;

@@ -1,16 +1,20 @@
 /*
- * rl_engine.h: the ratelimit decision engine: all state in memory, every
- * mutation journaled for the store (rl_store.h) before its caller replies.
+ * rl_engine.h: the ratelimit decision engine: all state in memory, changes
+ * journaled for the store (rl_store.h) by a background writer.
  *
  * Flow of a mutating call: the engine decides under its mutex, applies the
  * change in memory, marks the touched objects dirty and returns a sequence
- * number. The store's writer thread collects dirty objects into one SQLite
- * transaction (group commit) and then declares that sequence durable; the
- * caller waits for it (rl_engine_wait_durable) before replying. A grant is
- * thus on disk before anyone hears of it, and after a crash the restored
- * counts include every grant ever replied (and perhaps some never replied:
- * conservative, never over-admitting). Without a store attached every
- * sequence is durable at once (unit tests, the in-process benchmark).
+ * number the caller must wait for before replying (0 = none). The store's
+ * writer collects dirty objects into one SQLite transaction (group commit)
+ * and then declares that sequence durable.
+ *
+ * Consume does not wait for a commit when the grant is covered by durable
+ * headroom (rl_headroom.h): each counter key's record promises how much more
+ * it may grant, and the run's epoch record until when; a restore after an
+ * unclean stop charges those promises in full, so it never over-admits.
+ * Leases, Refund, Feedback and SetPolicy wait for their commit. Request ids
+ * are journaled in the background. Without a store attached every sequence
+ * is durable at once (unit tests, the in-process benchmark).
  *
  * Memory: the engine owns its policy and state; outputs are caller-owned
  * structs filled by copy. Thread-safety: every function is safe from any
@@ -165,6 +169,7 @@ enum {
     RL_ITEM_REP = 4,
     RL_ITEM_DEDUP = 5,
     RL_ITEM_EVENT = 6,
+    RL_ITEM_EPOCH = 7,
 };
 
 typedef struct rl_item {
@@ -173,12 +178,18 @@ typedef struct rl_item {
     int64_t at_ms;       /* creation time (dedup/event pruning) */
     unsigned char *blob; /* owned; NULL = delete the item */
     size_t blob_len;
+    uint32_t gen; /* SLOT: the collected key's generation (0 = none) */
+    uint64_t hw;  /* SLOT: the key's high-water mark once this is durable */
 } rl_item;
+
+struct rl_allow_table;
 
 typedef struct rl_batch {
     rl_item *items;
     size_t n, cap;
-    uint64_t seq; /* durable once committed */
+    uint64_t seq;                 /* durable once committed */
+    int64_t until_ms;             /* the epoch promise in this batch (when allow) */
+    struct rl_allow_table *allow; /* owned; the allowances in this batch, or NULL */
 } rl_batch;
 
 void rl_batch_free(rl_batch *b);
@@ -200,8 +211,9 @@ void rl_engine_wait_work(rl_engine *e, int64_t timeout_ms);
  * Returns 1 when b got items. */
 int rl_engine_collect(rl_engine *e, rl_batch *b);
 
-/* Declares sequences up to seq durable (ok=1) or the store failing (ok=0). */
-void rl_engine_durable(rl_engine *e, uint64_t seq, int ok);
+/* Declares b committed (ok=1: its sequence is durable and its headroom may
+ * be used) or the store failing (ok=0, b may be NULL). */
+void rl_engine_durable(rl_engine *e, const rl_batch *b, int ok);
 
 /* Waits until seq is durable. 0 on success; -1 when the store failed or
  * timeout_ms passed (the caller answers UNAVAILABLE). */
@@ -209,12 +221,34 @@ int rl_engine_wait_durable(rl_engine *e, uint64_t seq, int64_t timeout_ms);
 
 /* Loads one persisted item at start-up (policy items first). A later item
  * for the same (kind, key) replaces the earlier one; blob NULL deletes it.
- * Unreadable items are skipped and counted in *bad. */
+ * Unreadable items are skipped and counted in *bad. fresh = 1 promises that
+ * (kind, key) was not restored before (skips the lookups). */
 void rl_engine_restore(rl_engine *e, int kind, const char *key, int64_t at_ms,
-                       const unsigned char *blob, size_t len, uint64_t *bad);
+                       const unsigned char *blob, size_t len, int fresh, uint64_t *bad);
 
-/* Sizes the tables before a restore of about n_slots keys and n_dedup ids. */
-void rl_engine_restore_begin(rl_engine *e, size_t n_slots, size_t n_dedup);
+/* Sizes the tables before a restore of about n_slots keys and n_dedup ids
+ * and starts this run from the stored epoch record (NULL = none): a run
+ * that did not stop cleanly is charged to every restored or new key. Call
+ * before the first rl_engine_restore. */
+void rl_engine_restore_begin(rl_engine *e, size_t n_slots, size_t n_dedup,
+                             const unsigned char *epoch, size_t epoch_len, int64_t now_ms);
+
+/* Restores a snapshot chunk (rl_engine_snapshot's format); counts items
+ * into *items and unreadable ones into *bad. */
+void rl_engine_restore_chunk(rl_engine *e, const unsigned char *p, size_t len, uint64_t *items,
+                             uint64_t *bad);
+
+/* Called with each encoded snapshot chunk; returns 0 to go on. */
+typedef int (*rl_chunk_fn)(void *arg, const unsigned char *p, size_t len, uint64_t n_items);
+
+/* Serializes the whole state (exact: no headroom) in chunks of about
+ * chunk_bytes for a clean stop. Returns 0, or the callback's failure. The
+ * epoch record to store with it (clean) goes to *epoch (owned by caller). */
+int rl_engine_snapshot(rl_engine *e, size_t chunk_bytes, rl_chunk_fn fn, void *arg,
+                       unsigned char **epoch, size_t *epoch_len);
+
+/* The policy item (version + JSON) as stored; owned by the caller. */
+void rl_engine_policy_blob(rl_engine *e, unsigned char **blob, size_t *len);
 
 /* Ends a restore: orders remembered request ids by age and trims them to
  * dedup_max. */

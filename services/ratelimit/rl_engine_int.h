@@ -14,6 +14,7 @@
 #include "rl_codec.h"
 #include "rl_dedup.h"
 #include "rl_engine.h"
+#include "rl_headroom.h"
 #include "rl_map.h"
 #include "rl_window.h"
 
@@ -34,6 +35,14 @@ typedef struct rl_slot {
     int64_t tat_ns; /* GCRA */
     rl_conn *conns; /* CONNECTIONS */
     uint32_t n_conns, cap_conns;
+    /* Headroom (rl_headroom.h), WINDOW and GCRA only. Units: recipients for
+     * a window, ns of TAT for GCRA. */
+    uint64_t used;       /* granted by this run */
+    uint64_t hw;         /* used may reach this without a commit; RL_HW_UNSET */
+    uint64_t next_h;     /* headroom for the next record: min(chunk, room left) */
+    int64_t last_res_ms; /* when the last reservation was asked for */
+    uint32_t chunk;      /* reservation size, recipients (adapts to the rate) */
+    uint32_t gen;        /* tells a re-created key from the collected one */
     uint8_t kind;
     uint8_t dirty;
     char key[]; /* "<kind letter>:<rule>|o=..|i=..|d=..|p=.." */
@@ -101,6 +110,16 @@ struct rl_engine {
     uint64_t next_lease_no;
     size_t sweep_pos, lease_sweep_pos;
 
+    /* Headroom: what a crashed run may have granted unseen (rl_headroom.h). */
+    rl_epoch epoch;                       /* this run; epoch.until_ms as collected */
+    int64_t until_durable;                /* no grant without a commit after this */
+    rl_allow_table allow_durable;         /* this run's allowances as committed */
+    uint64_t allow_by_rule[RL_MAX_RULES]; /* allow_durable for policy->rules[i] */
+    uint8_t epoch_dirty;                  /* the epoch record waits in the dirty list */
+    int restoring;
+    uint32_t next_gen;
+    int64_t last_grant_ms;
+
     rl_dirty *dirty;
     size_t n_dirty, cap_dirty;
     uint64_t seq, durable_seq;
@@ -117,9 +136,26 @@ int64_t rl_now_locked(rl_engine *e, int64_t now_ms);
 uint64_t rl_touch_locked(rl_engine *e, int kind, const char *key, uint8_t *flag);
 
 rl_slot *rl_slot_get_locked(rl_engine *e, const char *key);
+void rl_slot_free(rl_slot *s);
+/* Adds a slot for a key known to be absent (a restore); NULL on OOM. */
+rl_slot *rl_slot_insert_locked(rl_engine *e, const char *key, rl_kind kind);
 /* Returns the slot, creating it empty; NULL on OOM or when max_keys is hit. */
 rl_slot *rl_slot_make_locked(rl_engine *e, const char *key, rl_kind kind);
 void rl_slot_purge_conns(rl_slot *s, int64_t now_ms);
+
+/* Headroom (rl_reserve.c). After a grant of `units` on s (rule index i,
+ * room = units still free under the limit, unit = units per recipient):
+ * returns the sequence the caller must wait for, or 0 when the grant is
+ * covered by durable headroom. Asks for more headroom in the background
+ * when little is left. */
+uint64_t rl_reserve_after_grant_locked(rl_engine *e, rl_slot *s, int rule_index, uint64_t units,
+                                       uint64_t room, uint64_t unit, int64_t now);
+/* Charges a slot restored from a record of run `run` (0 = absent) with what
+ * crashed runs may have granted unseen: its headroom h and every phantom
+ * allowance of runs >= run, each at that run's until_ms. 0, -1 on OOM. */
+int rl_reserve_charge_locked(rl_engine *e, rl_slot *s, uint32_t run, uint64_t h);
+/* Recomputes allow_by_rule after a policy or allowance change. */
+void rl_reserve_refresh_locked(rl_engine *e);
 
 /* Request context: validated, lower-cased subject and the provider. */
 typedef struct rl_req {

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,7 +27,16 @@ static const char *const MIGRATIONS[] = {
     " key TEXT NOT NULL,"
     " at_ms INTEGER NOT NULL DEFAULT 0,"
     " blob BLOB);",
+    /* Written by a clean stop: the whole state in large chunks (fast to
+     * restore); rl_item and rl_log then hold only what came after it. */
+    "CREATE TABLE rl_snap ("
+    " chunk INTEGER PRIMARY KEY,"
+    " items INTEGER NOT NULL,"
+    " blob BLOB NOT NULL);",
 };
+
+#define SNAP_CHUNK_BYTES (1 << 20)
+#define RL_ID_KEY_MAX    200 /* request ids are at most 128 characters */
 
 #define COMPACT_CHUNK 1024
 /* WAL pages (about 4 KiB each) after which the writer thread checkpoints. */
@@ -41,9 +51,11 @@ struct rl_store {
     rl_engine *engine;
     const xd_clock *clock;
     int64_t sweep_interval_ms, dedup_ttl_ms;
+    uint32_t dedup_max; /* request ids the engine keeps */
     pthread_t thread;
-    pthread_mutex_t db_mu; /* one committer at a time */
-    rl_batch pending;      /* collected, not yet committed (kept on failure) */
+    pthread_mutex_t db_mu;   /* one committer at a time */
+    pthread_mutex_t ckpt_mu; /* the connections are NOMUTEX: one user of ckpt at a time */
+    rl_batch pending;        /* collected, not yet committed (kept on failure) */
     atomic_int stop;
     atomic_ullong commits, items;
     atomic_int wal_pages; /* WAL size after the last commit */
@@ -56,7 +68,9 @@ static xd_code write_batch(rl_store *st, const rl_batch *b, xd_err *err)
         return rc;
     for (size_t i = 0; i < b->n; i++) {
         const rl_item *it = &b->items[i];
-        sqlite3_stmt *s = it->kind != RL_ITEM_POLICY ? st->append : it->blob ? st->upsert : st->del;
+        /* Policy and epoch are single rows, replaced in place. */
+        int in_place = it->kind == RL_ITEM_POLICY || it->kind == RL_ITEM_EPOCH;
+        sqlite3_stmt *s = !in_place ? st->append : it->blob ? st->upsert : st->del;
         sqlite3_reset(s);
         sqlite3_bind_int(s, 1, it->kind);
         sqlite3_bind_text(s, 2, it->key, -1, SQLITE_STATIC);
@@ -183,12 +197,14 @@ static void prune(rl_store *st, int64_t now)
 static void checkpoint(rl_store *st)
 {
     int log_pages = 0, done = 0;
+    pthread_mutex_lock(&st->ckpt_mu);
     int rc =
         sqlite3_wal_checkpoint_v2(st->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         XD_WARN("ratelimit store: checkpoint failed: %s", sqlite3_errmsg(st->ckpt));
     else
         atomic_store(&st->wal_pages, 0); /* the next commit reports the size again */
+    pthread_mutex_unlock(&st->ckpt_mu);
 }
 
 /* Called by SQLite after each commit on the main connection with the WAL's
@@ -221,12 +237,12 @@ static int flush(void *arg)
         xd_err_clear(&err);
         if (write_batch(st, &st->pending, &err) != XD_OK) {
             XD_ERROR("ratelimit store: %s (will retry)", err.message);
-            rl_engine_durable(st->engine, 0, 0);
+            rl_engine_durable(st->engine, NULL, 0);
             rc = -1;
             goto out;
         }
     }
-    rl_engine_durable(st->engine, st->pending.seq, 1);
+    rl_engine_durable(st->engine, &st->pending, 1);
     rl_batch_free(&st->pending);
 out:
     pthread_mutex_unlock(&st->db_mu);
@@ -308,32 +324,82 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
     free(stored_json);
     if (rc != XD_OK)
         return rc;
-    rc = xd_db_prepare(st->db, "SELECT kind, count(*) FROM rl_item GROUP BY kind", &q, err);
+    rc =
+        xd_db_prepare(st->db,
+                      "SELECT kind, count(*) FROM rl_item WHERE kind BETWEEN 2 AND 6 GROUP BY kind "
+                      "UNION ALL SELECT 0, coalesce(sum(items), 0) FROM rl_snap",
+                      &q, err);
     if (rc != XD_OK)
         return rc;
     size_t n_slots = 0, n_dedup = 0;
     while (sqlite3_step(q) == SQLITE_ROW) {
-        if (sqlite3_column_int(q, 0) == RL_ITEM_SLOT || sqlite3_column_int(q, 0) == RL_ITEM_LEASE)
-            n_slots += (size_t)sqlite3_column_int64(q, 1);
-        else if (sqlite3_column_int(q, 0) == RL_ITEM_DEDUP)
-            n_dedup += (size_t)sqlite3_column_int64(q, 1);
+        int kind = sqlite3_column_int(q, 0);
+        size_t n = (size_t)sqlite3_column_int64(q, 1);
+        if (kind == RL_ITEM_SLOT || kind == RL_ITEM_LEASE)
+            n_slots += n;
+        else if (kind == RL_ITEM_DEDUP)
+            n_dedup += n;
+        else if (kind == 0) /* a snapshot: sized for the larger of the two */
+            n_slots += n, n_dedup += n / 2;
     }
     sqlite3_finalize(q);
-    rl_engine_restore_begin(st->engine, n_slots, n_dedup);
-    /* Primary-key order (no sort, no index lookups): the engine re-orders
-     * request ids by time itself. Request ids past their TTL are skipped. */
+    /* The previous run's epoch decides what a crash may have hidden. */
+    rc = xd_db_prepare(st->db, "SELECT blob FROM rl_item WHERE kind = 7", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    int has_epoch = sqlite3_step(q) == SQLITE_ROW;
+    rl_engine_restore_begin(
+        st->engine, n_slots, n_dedup, has_epoch ? sqlite3_column_blob(q, 0) : NULL,
+        has_epoch ? (size_t)sqlite3_column_bytes(q, 0) : 0, xd_clock_now_ms(st->clock));
+    sqlite3_finalize(q);
+    /* First the snapshot of the last clean stop. */
+    rc = xd_db_prepare(st->db, "SELECT blob FROM rl_snap ORDER BY chunk", &q, err);
+    if (rc != XD_OK)
+        return rc;
+    int src;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW)
+        rl_engine_restore_chunk(st->engine, sqlite3_column_blob(q, 0),
+                                (size_t)sqlite3_column_bytes(q, 0), &stats->items, &stats->bad);
+    sqlite3_finalize(q);
+    int fresh = stats->items == 0; /* rl_item keys are unique: no lookups needed */
+    if (src != SQLITE_DONE)
+        return xd_db_fail(st->db, src, "reading the ratelimit snapshot", err);
+    /* Primary-key order (no sort, no index lookups: `+kind` keeps the
+     * planner off rl_item_at, whose random lookups thrash the page cache on
+     * large tables): the engine re-orders request ids by time itself.
+     * Request ids past their TTL are skipped. */
+    int64_t cutoff = xd_clock_now_ms(st->clock) - st->dedup_ttl_ms;
+    /* Only the newest dedup_max request ids are kept: find the oldest of
+     * them on the (kind, at_ms) index alone (it ends with the key, which
+     * breaks ties), and skip older rows. */
     rc = xd_db_prepare(st->db,
-                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE kind > 1 AND "
-                       "(kind NOT IN (5, 6) OR at_ms >= ?1)",
+                       "SELECT at_ms, key FROM rl_item WHERE kind = 5 "
+                       "ORDER BY at_ms DESC, key DESC LIMIT 1 OFFSET ?1",
                        &q, err);
     if (rc != XD_OK)
         return rc;
-    sqlite3_bind_int64(q, 1, xd_clock_now_ms(st->clock) - st->dedup_ttl_ms);
-    int src;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)st->dedup_max - 1);
+    int64_t id_at = cutoff;
+    char id_key[RL_ID_KEY_MAX + 1] = "";
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > cutoff) {
+        id_at = sqlite3_column_int64(q, 0);
+        snprintf(id_key, sizeof(id_key), "%s", (const char *)sqlite3_column_text(q, 1));
+    }
+    sqlite3_finalize(q);
+    rc = xd_db_prepare(st->db,
+                       "SELECT kind, key, at_ms, blob FROM rl_item WHERE +kind BETWEEN 2 AND 6 "
+                       "AND (kind NOT IN (5, 6) OR at_ms >= ?1) "
+                       "AND (kind != 5 OR (at_ms, key) >= (?2, ?3))",
+                       &q, err);
+    if (rc != XD_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, cutoff);
+    sqlite3_bind_int64(q, 2, id_at);
+    sqlite3_bind_text(q, 3, id_key, -1, SQLITE_TRANSIENT);
     while ((src = sqlite3_step(q)) == SQLITE_ROW) {
         rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
                           (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
-                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3),
+                          sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3), fresh,
                           &stats->bad);
         stats->items++;
     }
@@ -349,7 +415,7 @@ static xd_code restore_all(rl_store *st, const rl_engine_options *eopt, const ch
         rl_engine_restore(st->engine, sqlite3_column_int(q, 0),
                           (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
                           null_blob ? NULL : sqlite3_column_blob(q, 3),
-                          (size_t)sqlite3_column_bytes(q, 3), &stats->bad);
+                          (size_t)sqlite3_column_bytes(q, 3), 0, &stats->bad);
         stats->items++;
         atomic_fetch_add(&st->log_rows, 1);
     }
@@ -377,6 +443,7 @@ static void store_release(rl_store *st)
     xd_db_close(st->db);
     xd_db_close(st->ckpt);
     pthread_mutex_destroy(&st->db_mu);
+    pthread_mutex_destroy(&st->ckpt_mu);
     free(st);
 }
 
@@ -390,8 +457,10 @@ xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_st
         return xd_err_set(err, XD_RESOURCE_EXHAUSTED, "out of memory");
     st->clock = opt->clock ? opt->clock : xd_clock_system();
     pthread_mutex_init(&st->db_mu, NULL);
+    pthread_mutex_init(&st->ckpt_mu, NULL);
     st->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : 1000;
     st->dedup_ttl_ms = opt->engine.dedup_ttl_ms ? opt->engine.dedup_ttl_ms : 24LL * 3600 * 1000;
+    st->dedup_max = opt->engine.dedup_max ? opt->engine.dedup_max : 1000000;
     xd_db_options dbo = {.synchronous_normal = opt->sync_normal};
     xd_code rc = xd_db_open(opt->db_path, MIGRATIONS,
                             (int)(sizeof(MIGRATIONS) / sizeof(*MIGRATIONS)), &dbo, &st->db, err);
@@ -436,6 +505,80 @@ fail:
     return rc;
 }
 
+typedef struct snap_writer {
+    rl_store *st;
+    sqlite3_stmt *ins;
+    int64_t chunk;
+} snap_writer;
+
+static int snap_chunk(void *arg, const unsigned char *p, size_t len, uint64_t n_items)
+{
+    snap_writer *w = arg;
+    sqlite3_reset(w->ins);
+    sqlite3_bind_int64(w->ins, 1, ++w->chunk);
+    sqlite3_bind_int64(w->ins, 2, (sqlite3_int64)n_items);
+    sqlite3_bind_blob(w->ins, 3, p, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(w->ins);
+    sqlite3_reset(w->ins);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int put_item(rl_store *st, int kind, const char *key, const unsigned char *blob, size_t len)
+{
+    sqlite3_reset(st->upsert);
+    sqlite3_bind_int(st->upsert, 1, kind);
+    sqlite3_bind_text(st->upsert, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->upsert, 3, 0);
+    sqlite3_bind_blob(st->upsert, 4, blob, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(st->upsert);
+    sqlite3_reset(st->upsert);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A clean stop replaces everything stored by one exact snapshot (no
+ * headroom) and a clean epoch record, in one transaction: the next start
+ * reads a few large rows and charges nothing for this run. On failure the
+ * journal stays as it was, which restores conservatively. */
+static void write_snapshot(rl_store *st)
+{
+    xd_err err;
+    xd_err_clear(&err);
+    snap_writer w = {st, NULL, 0};
+    unsigned char *epoch = NULL, *policy = NULL;
+    size_t epoch_len = 0, policy_len = 0;
+    int64_t t0 = xd_monotonic_ms();
+    pthread_mutex_lock(&st->db_mu);
+    if (xd_db_begin(st->db, &err) != XD_OK)
+        goto out;
+    if (xd_db_exec(st->db, "DELETE FROM rl_snap; DELETE FROM rl_item; DELETE FROM rl_log", &err) !=
+            XD_OK ||
+        xd_db_prepare(st->db, "INSERT INTO rl_snap (chunk, items, blob) VALUES (?1, ?2, ?3)",
+                      &w.ins, &err) != XD_OK)
+        goto fail;
+    rl_engine_policy_blob(st->engine, &policy, &policy_len);
+    if (rl_engine_snapshot(st->engine, SNAP_CHUNK_BYTES, snap_chunk, &w, &epoch, &epoch_len) != 0 ||
+        !policy || !epoch || put_item(st, RL_ITEM_POLICY, "current", policy, policy_len) != 0 ||
+        put_item(st, RL_ITEM_EPOCH, "epoch", epoch, epoch_len) != 0) {
+        xd_db_fail(st->db, sqlite3_errcode(st->db), "writing the ratelimit snapshot", &err);
+        goto fail;
+    }
+    if (xd_db_commit(st->db, &err) != XD_OK)
+        goto fail;
+    atomic_store(&st->log_rows, 0);
+    XD_INFO("ratelimit snapshot: %lld chunks in %lld ms", (long long)w.chunk,
+            (long long)(xd_monotonic_ms() - t0));
+    goto out;
+fail:
+    XD_WARN("ratelimit store: no snapshot at stop (%s); the journal restores conservatively",
+            err.message);
+    xd_db_rollback(st->db);
+out:
+    sqlite3_finalize(w.ins);
+    free(epoch);
+    free(policy);
+    pthread_mutex_unlock(&st->db_mu);
+}
+
 void rl_store_close(rl_store *st)
 {
     if (!st)
@@ -443,6 +586,8 @@ void rl_store_close(rl_store *st)
     atomic_store(&st->stop, 1);
     rl_engine_wake(st->engine);
     pthread_join(st->thread, NULL);
+    write_snapshot(st);
+    checkpoint(st);
     XD_INFO("ratelimit store closed: %llu group commits, %llu journal records",
             (unsigned long long)atomic_load(&st->commits),
             (unsigned long long)atomic_load(&st->items));
@@ -462,9 +607,14 @@ int64_t rl_store_compact(rl_store *st)
         if (moved < 0)
             return -1;
         if (moved == 0)
-            return total;
+            break;
         total += moved;
+        /* Keep the WAL bounded as the background writer does. */
+        if (atomic_load(&st->wal_pages) >= CHECKPOINT_PAGES)
+            checkpoint(st);
     }
+    checkpoint(st);
+    return total;
 }
 
 void rl_store_counts(rl_store *st, uint64_t *commits, uint64_t *items)

@@ -1,16 +1,20 @@
 /*
  * rl_store.h: SQLite persistence for the ratelimit engine.
  *
- * One table of items (kind, key) -> blob written by one writer thread with
- * group commit: it collects every dirty object from the engine, writes them
- * in one transaction (WAL, synchronous=FULL) and then declares that journal
- * sequence durable, releasing the callers waiting to reply. Start-up loads
- * the policy, then every item, into a new engine (see rl_engine.h for why the
- * restored counts never under-count a reply that was sent).
+ * A writer thread (and any caller that must wait, as group-commit leader)
+ * collects every dirty object from the engine and appends it to a log table
+ * in one transaction (WAL, synchronous=FULL), then declares that journal
+ * sequence durable: waiting callers reply and the headroom promised in the
+ * committed records may be used (rl_headroom.h). A background compactor
+ * folds the log into the item table. A clean close replaces everything with
+ * one exact snapshot (large chunks, fast to restore) and a clean epoch.
+ * Start-up loads the policy, the previous run's epoch, the snapshot, the
+ * items and the log into a new engine, charging what an unclean stop may
+ * have hidden (restored counts never below what was replied).
  *
- * The store owns its SQLite connection and thread; the engine it creates is
- * owned by the caller and must outlive rl_store_close. Thread-safety: open
- * and close from one thread; the writer runs on its own.
+ * The store owns its SQLite connections and thread; the engine it creates
+ * is owned by the caller and must outlive rl_store_close. Thread-safety:
+ * open and close from one thread; the writer runs on its own.
  */
 #ifndef RL_STORE_H
 #define RL_STORE_H
@@ -45,11 +49,13 @@ typedef struct rl_store_options {
 xd_code rl_store_open(const rl_store_options *opt, rl_engine **engine_out, rl_store **out,
                       rl_restore_stats *stats, xd_err *err);
 
-/* Flushes what is dirty, stops the writer, closes the database. NULL ok. */
+/* Flushes what is dirty, stops the writer, writes the exact snapshot of a
+ * clean stop, closes the database. NULL ok. */
 void rl_store_close(rl_store *st);
 
 /* Commits what is dirty, then folds the whole journal log into the state
- * table now instead of in the background (for tests and operations). Safe
+ * table now instead of in the background and checkpoints the WAL (for
+ * tests and operations). Safe
  * to call from any thread while the store is open. Returns the log records
  * folded, or -1 on a database error. */
 int64_t rl_store_compact(rl_store *st);

@@ -4,7 +4,10 @@
  *   rl_bench inproc <ops>                      decisions/s, one thread, 3 rules
  *   rl_bench nng <url> <threads> <seconds>     Consume over NNG: calls/s, p50/p99 us
  *   rl_bench redis <port> <threads> <seconds>  EVALSHA of a Lua GCRA script: same
- *   rl_bench keys <dir> <n>                    RSS with n active keys; restore time
+ *   rl_bench keys <dir> <n> [dedup_max] [crash] RSS with n active keys; restore time
+ *                                              after a clean stop (snapshot), or with
+ *                                              `crash` after SIGKILL of the filling
+ *                                              process (journal rows, charged headroom)
  *
  * Prints one `name=value` line per figure; the run script compares them.
  */
@@ -16,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -356,7 +361,7 @@ static const char POLICY_KEYS[] =
     " \"limit\": 1000000, \"window_ms\": 3600000}],"
     " \"tiers\": {\"warmup_permille\": [1000]}}";
 
-static int bench_keys(const char *dir, long n, int dedup_max)
+static int bench_keys(const char *dir, long n, int dedup_max, int crash)
 {
     char db[512];
     snprintf(db, sizeof(db), "%s/keys.db", dir);
@@ -367,6 +372,22 @@ static int bench_keys(const char *dir, long n, int dedup_max)
     xd_err err;
     rl_store_options o = {.db_path = db, .policy_file_json = POLICY_KEYS, .sync_normal = 0};
     o.engine.dedup_max = (uint32_t)dedup_max;
+    pid_t child = 0;
+    if (crash) {
+        fflush(NULL);
+        child = fork();
+        if (child < 0)
+            return perror("fork"), 1;
+    }
+    if (child > 0) { /* the restarting side: wait for the kill, then restore */
+        int status = 0;
+        waitpid(child, &status, 0);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+            return fprintf(stderr, "the filling process did not die by SIGKILL\n"), 1;
+        if (getenv("RL_BENCH_FILL_ONLY")) /* leave the database for `restore` (profiling) */
+            return 0;
+        goto restore;
+    }
     if (rl_store_open(&o, &e, &st, &rs, &err) != XD_OK)
         return fprintf(stderr, "%s\n", err.message), 1;
     char dom[64], rid[32];
@@ -378,7 +399,9 @@ static int bench_keys(const char *dir, long n, int dedup_max)
         snprintf(dom, sizeof(dom), "d%ld.example", i);
         snprintf(rid, sizeof(rid), "k%ld", i);
         rl_subject s = {.domain = dom};
-        if (rl_engine_consume(e, rid, &s, 1, 0, 1, now, d, &err) != XD_OK)
+        /* crash: more than a cold key's allowance (16), so every key needs
+         * a reservation and has a journal row to restore. */
+        if (rl_engine_consume(e, rid, &s, crash ? 20 : 1, 0, 1, now, d, &err) != XD_OK)
             return fprintf(stderr, "%s\n", err.message), 1;
         last = d->seq;
         if ((i & 1023) == 1023) /* keep the journal from outrunning the writer */
@@ -393,10 +416,19 @@ static int bench_keys(const char *dir, long n, int dedup_max)
            "keys_rss_delta_mib=%.1f\n",
            (unsigned long long)keys, (unsigned long long)dedup, (long long)fill_ms, rss1 / 1024.0,
            (rss1 - rss0) / 1024.0);
+    free(d);
+    if (crash) {
+        /* Everything journaled and folded (as the background compactor
+         * gets to), then an unclean stop. */
+        if (rl_store_compact(st) < 0)
+            return fprintf(stderr, "compaction failed\n"), 1;
+        fflush(NULL);
+        raise(SIGKILL);
+    }
     rl_store_close(st);
     rl_engine_free(e);
-    free(d);
     fflush(stdout);
+restore:
     /* Restore in a fresh process image would be cleaner; the figure here is
      * the store's own open+restore time, which is what a restart costs. */
     if (rl_store_open(&o, &e, &st, &rs, &err) != XD_OK)
@@ -409,8 +441,32 @@ static int bench_keys(const char *dir, long n, int dedup_max)
     return keys == (uint64_t)n ? 0 : 1;
 }
 
+/* Opens an existing keys database and reports the restore (profiling). */
+static int bench_restore(const char *dir, uint32_t dedup_max)
+{
+    char db[512];
+    snprintf(db, sizeof(db), "%s/keys.db", dir);
+    rl_engine *e;
+    rl_store *st;
+    rl_restore_stats rs;
+    xd_err err;
+    rl_store_options o = {.db_path = db, .policy_file_json = POLICY_KEYS};
+    o.engine.dedup_max = dedup_max;
+    if (rl_store_open(&o, &e, &st, &rs, &err) != XD_OK)
+        return fprintf(stderr, "%s\n", err.message), 1;
+    uint64_t keys, leases, dedup;
+    rl_engine_counts(e, &keys, &leases, &dedup);
+    printf("restore_ms=%lld\nrestore_items=%llu\nrestore_keys=%llu\n", (long long)rs.elapsed_ms,
+           (unsigned long long)rs.items, (unsigned long long)keys);
+    rl_store_close(st);
+    rl_engine_free(e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "restore") == 0)
+        return bench_restore(argv[2], argc >= 4 ? (uint32_t)atol(argv[3]) : 0);
     if (argc >= 3 && strcmp(argv[1], "inproc") == 0)
         return bench_inproc(atol(argv[2]), argc >= 4 ? atoi(argv[3]) : 1,
                             argc >= 5 ? (uint32_t)atol(argv[4]) : 1000000);
@@ -419,7 +475,8 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "redis") == 0)
         return run_load("redis", NULL, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc >= 4 && strcmp(argv[1], "keys") == 0)
-        return bench_keys(argv[2], atol(argv[3]), argc >= 5 ? atoi(argv[4]) : 1000000);
+        return bench_keys(argv[2], atol(argv[3]), argc >= 5 ? atoi(argv[4]) : 1000000,
+                          argc >= 6 && strcmp(argv[5], "crash") == 0);
     fprintf(stderr, "usage: rl_bench inproc OPS | nng URL THREADS SECS | redis PORT THREADS SECS"
                     " | keys DIR N [DEDUP_MAX]\n");
     return 2;
