@@ -58,14 +58,14 @@ static int stopping(snd_pump *p)
 
 #if SND_HAVE_VERIFY
 /* The TLS description for verify: "TLSv1.3 TLS_AES_256_GCM_SHA384" (the case
- * note shows it), or the version alone when both would pass the 32 bytes
- * that DeliveryEvent.tls_version allows. */
+ * note shows it), or the version alone when both would pass the 96 bytes
+ * that DeliveryEvent.tls_version allows (no real cipher name is that long). */
 static char *tls_for_verify(xd_arena *a, const char *full)
 {
     size_t n = strlen(full);
-    if (n > 32)
+    if (n > 96)
         n = strcspn(full, " ");
-    return xd_arena_strndup(a, full, n > 32 ? 32 : n);
+    return xd_arena_strndup(a, full, n > 96 ? 96 : n);
 }
 
 static Xd__DeliveryEvent *to_proto(xd_arena *a, const snd_event *e)

@@ -221,7 +221,7 @@ xd_code vf_event_validate(const vf_event *ev, xd_err *err)
         (rc = check_text(ev->reply_enhanced, "reply.enhanced_code", 16, 0, err)) ||
         (rc = check_text(ev->reply_text, "reply.text", VF_MAX_TEXT, 0, err)) ||
         (rc = check_text(ev->remote_host, "remote_host", VF_MAX_ID, 0, err)) ||
-        (rc = check_text(ev->tls_version, "tls_version", 32, 0, err)))
+        (rc = check_text(ev->tls_version, "tls_version", 96, 0, err)))
         return rc;
     if (!strchr(ev->recipient, '@'))
         return xd_err_field(err, XD_INVALID_ARGUMENT, "recipient",

@@ -189,8 +189,8 @@ typedef struct vf_record_buf {
     char client_id[VF_MAX_ID + 1], module[VF_MAX_ID + 1], category[VF_MAX_ID + 1];
     char message_id_header[VF_MAX_ID + 1], subject[VF_MAX_TEXT + 1], from[VF_MAX_ID + 1];
     char reply_enhanced[32], reply_text[VF_MAX_TEXT + 1], remote_host[VF_MAX_ID + 1];
-    char tls_version[40], note_remote_host[VF_MAX_ID + 1], note_reply_enhanced[32];
-    char note_reply_text[VF_MAX_TEXT + 1], note_tls_version[40];
+    char tls_version[97], note_remote_host[VF_MAX_ID + 1], note_reply_enhanced[32];
+    char note_reply_text[VF_MAX_TEXT + 1], note_tls_version[97];
 } vf_record_buf;
 
 void vf_record_buf_copy(vf_record_buf *buf, const vf_record *r);

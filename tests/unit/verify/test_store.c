@@ -121,7 +121,8 @@ static void test_duplicates_and_reordering(void **state)
     ok.reply_enhanced = "2.0.0";
     ok.reply_text = "OK queued as 123";
     ok.remote_host = "mx.example.com";
-    ok.tls_version = "TLSv1.3";
+    /* Version and cipher: TLS 1.2 cipher names make this longer than 32. */
+    ok.tls_version = "TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305-SHA256";
     /* Arrival order: delivered first, then the older ones, then all again. */
     vf_event batch1[] = {ok};
     record(f, batch1, 1, 1, 0);
@@ -138,6 +139,7 @@ static void test_duplicates_and_reordering(void **state)
     assert_int_equal(x->events, 3);
     assert_int_equal(x->reply_code, 250); /* the latest reply, not the deferral's */
     assert_string_equal(x->remote_host, "mx.example.com");
+    assert_string_equal(x->note_tls_version, "TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305-SHA256");
     assert_int_equal(x->note_delivered_ms, T0 + 60000);
     assert_string_equal(x->note_reply_enhanced, "2.0.0");
     assert_string_equal(x->recipient, "ann@example.com");
@@ -179,6 +181,13 @@ static void test_validation(void **state)
     crlf.subject = "hi\r\nBcc: evil@example.com";
     assert_int_equal(vf_store_record(f->store, &crlf, 1, &a, &d, &err), XD_INVALID_ARGUMENT);
     assert_string_equal(err.field, "events[0].subject");
+    vf_event longtls = ev("x", "org-a", "m", "a@b.example", QUEUED, T0, 0);
+    char tls[98];
+    memset(tls, 'A', 97);
+    tls[97] = '\0';
+    longtls.tls_version = tls;
+    assert_int_equal(vf_store_record(f->store, &longtls, 1, &a, &d, &err), XD_INVALID_ARGUMENT);
+    assert_string_equal(err.field, "events[0].tls_version");
     vf_event nostate = ev("x", "org-a", "m", "a@b.example", 0, T0, 0);
     assert_int_equal(vf_store_record(f->store, &nostate, 1, &a, &d, &err), XD_INVALID_ARGUMENT);
     /* Nothing was stored by the refused batches. */
