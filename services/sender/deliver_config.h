@@ -28,12 +28,12 @@ extern const char *const snd_tls_choices[];
          100000},                                                                                   \
         {"delivery.route",                                                                          \
          XD_CFG_ENUM,                                                                               \
-         "test_capture",                                                                            \
+         "direct_mx",                                                                            \
          "route of organizations without SetRelay",                                                 \
          0,                                                                                         \
          0,                                                                                         \
          snd_route_choices},                                                                        \
-        {"delivery.allow_capture", XD_CFG_BOOL, "true",                                             \
+        {"delivery.allow_capture", XD_CFG_BOOL, "false",                                            \
          "SetRelay may choose TEST_CAPTURE (test deployments)"},                                    \
         {"delivery.bounce_domain", XD_CFG_STRING, "",                                               \
          "domain of the VERP envelope sender; empty = the From domain"},                            \

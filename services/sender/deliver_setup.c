@@ -45,6 +45,12 @@ xd_code snd_delivery_init(snd_ctx *ctx, const xd_config *cfg, const char *db_pat
         .jitter_permille = (int)xd_config_int(cfg, "retry.jitter_permille"),
     };
     ctx->max_send_ahead_ms = xd_config_int(cfg, "submit.max_ahead");
+    /* A capture route is a test deployment's choice, made in both keys. */
+    if (strcmp(xd_config_str(cfg, "delivery.route"), "test_capture") == 0 &&
+        !xd_config_bool(cfg, "delivery.allow_capture"))
+        return xd_err_field(err, XD_INVALID_ARGUMENT, "delivery.route",
+                            "delivery.route=test_capture needs delivery.allow_capture=true "
+                            "(test deployments only); production uses direct_mx or a relay");
     xd_code rc = snd_queue_open(db_path, xd_clock_system(), &qc, &ctx->queue, err);
     if (rc == XD_OK)
         rc = snd_relay_store_open(db_path, master, xd_clock_system(),
@@ -122,9 +128,9 @@ xd_code snd_delivery_init(snd_ctx *ctx, const xd_config *cfg, const char *db_pat
         XD_INFO("delivery: %d workers, default route %s, pacing %s, events %s",
                 dc2.workers ? dc2.workers : 4, xd_config_str(cfg, "delivery.route"),
                 ctx->pacing ? rl : "off", ctx->pump ? vf : "kept in the outbox");
-    /* The local-run defaults must never pass silently for production. */
+    /* A capture route or missing peers must never pass silently. */
     if (rc == XD_OK && strcmp(xd_config_str(cfg, "delivery.route"), "test_capture") == 0)
-        XD_WARN("default route is test_capture: mail goes to the local capture sink, not to "
+        XD_WARN("route is test_capture: mail goes to the local capture sink, not to "
                 "recipients; set delivery.route=direct_mx (or a relay) for production");
     if (rc == XD_OK && (!ctx->pacing || !ctx->pump))
         XD_WARN("ratelimit.url or verify.url is not set: no pacing, or events stay in the outbox");

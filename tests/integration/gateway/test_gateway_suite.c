@@ -52,6 +52,8 @@ static pid_t start_service(int i)
         env("XD_%s_DATA_DIR=%s/%s", up, gwh_dir, strcmp(name, "gateway") ? name : "data"),
         env("XD_%s_LOG_LEVEL=warn", up),
         env("XD_SENDER_OPTOUT_SECRET=" OPTOUT_SECRET),
+        env("XD_SENDER_DELIVERY_ROUTE=test_capture"),
+        env("XD_SENDER_DELIVERY_ALLOW_CAPTURE=true"),
         env("XD_TICKET_VERIFY_URL=ipc://%s/verify.sock", gwh_dir),
         env("XD_GATEWAY_HTTP_LISTEN=%s", gwh_http_base),
         env("XD_GATEWAY_OPTOUT_SECRET=" OPTOUT_SECRET),

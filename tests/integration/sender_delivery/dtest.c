@@ -11,6 +11,8 @@
 
 static const char *const BASE_ENV[] = {
     "XD_SENDER_LOG_LEVEL=info",
+    "XD_SENDER_DELIVERY_ROUTE=test_capture",
+    "XD_SENDER_DELIVERY_ALLOW_CAPTURE=true",
     "XD_SENDER_OPTOUT_SECRET=0123456789abcdef0123456789abcdef-test-secret",
     "XD_SENDER_OPTOUT_BASE_URL=https://xd.test/unsubscribe",
     "XD_SENDER_OPTOUT_MAILTO=unsubscribe@xd.test",

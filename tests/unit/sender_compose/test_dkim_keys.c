@@ -327,6 +327,8 @@ static pid_t start_sender(const char *dir, const char *url)
         setenv("XD_SENDER_LISTEN", url, 1);
         setenv("XD_SENDER_DATA_DIR", dir, 1);
         setenv("XD_SENDER_LOG_LEVEL", "warn", 1);
+        setenv("XD_SENDER_DELIVERY_ROUTE", "test_capture", 1);
+        setenv("XD_SENDER_DELIVERY_ALLOW_CAPTURE", "true", 1);
         execl(bin, bin, (char *)NULL);
         _exit(127);
     }
