@@ -34,7 +34,8 @@ int xt_make_certs(const char *dir)
 
 int xt_sink_start(xt_sink *k, const char *dir, const char *addr, int port, const char *const *extra)
 {
-    snprintf(k->dir, sizeof k->dir, "%s", dir);
+    if (dir != k->dir) /* a restart passes k->dir itself */
+        snprintf(k->dir, sizeof k->dir, "%s", dir);
     snprintf(k->addr, sizeof k->addr, "%s", addr ? addr : "127.0.0.1");
     k->port = port > 0 ? port : xt_free_tcp_port();
     mkdir(k->dir, 0777);

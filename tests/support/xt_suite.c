@@ -160,6 +160,11 @@ static int bootstrap(xt_suite *s)
 
 int xt_suite_start(xt_suite *s, const char *name)
 {
+    return xt_suite_prepare(s, name) == 0 ? xt_suite_start_all(s) : -1;
+}
+
+int xt_suite_prepare(xt_suite *s, const char *name)
+{
     const char *bin = getenv("XD_BINARY_DIR"), *src = getenv("XD_SOURCE_DIR");
     if (!bin || !src || xt_tmpdir(s->dir, sizeof s->dir, name) != 0)
         return -1;
@@ -182,8 +187,11 @@ int xt_suite_start(xt_suite *s, const char *name)
         snprintf(s->url[i], sizeof s->url[i], "ipc://%s/%s.sock", s->dir, xt_service_names[i]);
         snprintf(s->data[i], sizeof s->data[i], "%s/%s", s->dir, xt_service_names[i]);
     }
-    if (bootstrap(s) != 0)
-        return -1;
+    return bootstrap(s);
+}
+
+int xt_suite_start_all(xt_suite *s)
+{
     for (int i = 0; i < XT_N_SERVICES; i++)
         if (xt_suite_start_one(s, i) != 0)
             return -1;
@@ -315,4 +323,20 @@ char *xt_create_key(xt_suite *s, const char *org, const char *role)
         fprintf(stderr, "xt: CreateApiKey %s %s: %d %s\n", org, role, r.status, r.body);
     xt_http_free(&r);
     return key;
+}
+
+int xt_set_open_policy(xt_suite *s)
+{
+    xt_http_reply r = xt_api(
+        s, s->operator_key, "SetRateLimitPolicy", "%s",
+        "{\"policyJson\":\"{\\\"rules\\\":["
+        "{\\\"name\\\":\\\"per-message\\\",\\\"kind\\\":\\\"per_message\\\",\\\"scope\\\":[],"
+        "\\\"limit\\\":100},"
+        "{\\\"name\\\":\\\"org-hour\\\",\\\"kind\\\":\\\"window\\\",\\\"scope\\\":[\\\"org\\\"],"
+        "\\\"limit\\\":10000000,\\\"window_ms\\\":3600000,\\\"scaled\\\":false}]}\"}");
+    int ok = r.status == 200;
+    if (!ok)
+        fprintf(stderr, "xt: SetRateLimitPolicy: %d %s\n", r.status, r.body);
+    xt_http_free(&r);
+    return ok ? 0 : -1;
 }

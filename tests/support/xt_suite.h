@@ -39,10 +39,14 @@ typedef struct xt_suite {
 } xt_suite;
 
 /* Creates the temp dir, certificates and the operator key, and starts every
- * service whose env the caller set (s->env[i] may be NULL for defaults) in
- * dependency order, each waited for by Health (bounded). 0 or -1 (with the
- * failing service's log printed). Call after filling s->env. */
+ * service (s->env[i] may be NULL for defaults) in dependency order, each
+ * waited for by Health (bounded). 0 or -1 (with the failing service's log
+ * printed). Call after filling s->env. = xt_suite_prepare + xt_suite_start_all. */
 int xt_suite_start(xt_suite *s, const char *name);
+/* The first half: temp dir, paths, certificates, operator key; nothing runs. */
+int xt_suite_prepare(xt_suite *s, const char *name);
+/* The second half: starts the five services and opens the gateway client. */
+int xt_suite_start_all(xt_suite *s);
 
 /* (Re)starts one service and waits (bounded, 30 s) until its Health answers. */
 int xt_suite_start_one(xt_suite *s, int svc);
@@ -76,6 +80,12 @@ xt_http_reply xt_api(xt_suite *s, const char *key, const char *method, const cha
     __attribute__((format(printf, 4, 5)));
 /* A string member of a JSON object ("" when absent). */
 const char *xt_str(const json_t *j, const char *key);
+
+/* As the operator, replaces ratelimit's policy with one that does not limit
+ * a load test: 100 recipients per message, 10 million per organization and
+ * hour, not scaled by reputation (a new organization starts in warm-up at
+ * 5% of the default 2,000 an hour). 0 or -1. */
+int xt_set_open_policy(xt_suite *s);
 
 /* Creates an organization (operator) and returns its id in org_out. */
 int xt_create_org(xt_suite *s, const char *name, char *org_out, size_t cap);
