@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "e2e_flow.h"
 #include "xt_util.h"
@@ -226,6 +227,10 @@ static int dkim_check(const char *file)
 static void test_dkim_verifies(void **state)
 {
     (void)state;
+    if (geteuid() != 0) { /* dkim_check.sh needs unshare --net --mount */
+        fprintf(stderr, "DKIM verification needs root (private DNS namespace): skipped\n");
+        skip();
+    }
     char file[600];
     e2e_sink_file(&G.sink, "bob@e2e.test", file, sizeof file);
     char *msg = xt_read_file(file, NULL);
