@@ -93,18 +93,19 @@ static int build_env(xt_suite *s, int svc, char **env)
 
 int xt_suite_healthy(xt_suite *s, int svc, int64_t timeout_ms)
 {
-    xd_client *c = NULL;
     xd_err err;
-    xd_client_options o = {.default_timeout_ms = timeout_ms, .connect_wait_ms = timeout_ms};
-    if (xd_client_open(s->url[svc], xt_service_names[svc], &o, &c, &err) != XD_OK)
-        return 0;
+    if (!s->health[svc]) {
+        xd_client_options o = {.default_timeout_ms = 2000, .connect_wait_ms = 500};
+        if (xd_client_open(s->url[svc], xt_service_names[svc], &o, &s->health[svc], &err) != XD_OK)
+            return 0;
+    }
     xd_arena *a = xd_arena_new();
     Xd__HealthRequest hr = XD__HEALTH_REQUEST__INIT;
     ProtobufCMessage *rep = NULL;
-    int ok = xd_client_call(c, NULL, "Health", &hr.base, &xd__health_reply__descriptor, a, &rep,
-                            &err) == XD_OK;
+    xd_call_options co = {.timeout_ms = timeout_ms};
+    int ok = xd_client_call(s->health[svc], &co, "Health", &hr.base, &xd__health_reply__descriptor,
+                            a, &rep, &err) == XD_OK;
     xd_arena_free(a);
-    xd_client_close(c);
     return ok;
 }
 
@@ -206,6 +207,11 @@ int xt_suite_stop(xt_suite *s)
     if (s->gw)
         xd_client_close(s->gw);
     s->gw = NULL;
+    for (int i = 0; i < XT_N_SERVICES; i++) {
+        if (s->health[i])
+            xd_client_close(s->health[i]);
+        s->health[i] = NULL;
+    }
     for (int i = XT_N_SERVICES - 1; i >= 0; i--)
         if (s->proc[i].pid > 0 && xt_suite_stop_one(s, i) != 0) {
             fprintf(stderr, "xt: %s did not stop cleanly\n", xt_service_names[i]);

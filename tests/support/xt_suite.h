@@ -36,6 +36,9 @@ typedef struct xt_suite {
     const char *const *env[XT_N_SERVICES];
     xt_proc proc[XT_N_SERVICES];
     xd_client *gw; /* NNG client to the gateway */
+    /* One Health client per service, kept for the suite's life (it redials
+     * after a restart; opening and closing one per probe leaks in libnng). */
+    xd_client *health[XT_N_SERVICES];
 } xt_suite;
 
 /* Creates the temp dir, certificates and the operator key, and starts every
