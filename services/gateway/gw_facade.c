@@ -24,6 +24,8 @@ static const facade facades[] = {
     {"GetClientEmailCounts", GW_SVC_VERIFY, "GetEmailCounts"},
     {"GetDomainReport", GW_SVC_VERIFY, "GetDomainReport"},
     {"GetOrganizationHealth", GW_SVC_VERIFY, "GetOrgHealth"},
+    {"IngestBounce", GW_SVC_VERIFY, "IngestBounce"},
+    {"IngestComplaint", GW_SVC_VERIFY, "IngestComplaint"},
     {"CreateSupportTicket", GW_SVC_TICKET, "Create"},
     {"GetSupportTicket", GW_SVC_TICKET, "Get"},
     {"ListSupportTickets", GW_SVC_TICKET, "List"},

@@ -45,6 +45,10 @@ static const perm_row table[] = {
     {"SetOrganizationStatus", O, "operator"},
     {"GetOrganization", S | A | O, "support, admin, operator"},
     {"GetOrganizationHealth", S | A | O, "support, admin, operator"},
+    /* Bounce and complaint intake: the operator's bounce MTA, or an
+     * organization's own server through its admin key. */
+    {"IngestBounce", A | O, "admin, operator"},
+    {"IngestComplaint", A | O, "admin, operator"},
     {"CreateApiKey", A | O, "admin, operator"},
     {"ListApiKeys", A | O, "admin, operator"},
     {"RevokeApiKey", A | O, "admin, operator"},

@@ -15,6 +15,10 @@ struct gw_store {
     sqlite3_stmt *get_org;
     pthread_mutex_t lock;
     const xd_clock *clock;
+    /* When this process opened the store: an unfinished idempotency row
+     * created before it belongs to a process that died (one gateway writes
+     * this file), so a retry takes it over at once. */
+    int64_t opened_ms;
     unsigned char pepper[GW_PEPPER_LEN];
 };
 
@@ -61,6 +65,7 @@ xd_code gw_store_open(const char *db_path, const char *pepper_path, const xd_clo
     if (!s)
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     s->clock = clock;
+    s->opened_ms = xd_clock_now_ms(clock);
     xd_code rc = gw_pepper_load(pepper_path, s->pepper, err);
     if (rc == XD_OK)
         rc = xd_db_open(db_path, migrations, (int)XD_ARRAY_LEN(migrations), NULL, &s->db, err);
@@ -532,7 +537,7 @@ xd_code gw_store_idem_begin(gw_store *s, const char *org_id, const char *key,
                 memcpy(*reply_out, sqlite3_column_blob(st, 1), n);
             *reply_len = n;
             *state = GW_IDEM_REPLAY;
-        } else if (now - created < stale_ms) {
+        } else if (created >= s->opened_ms && now - created < stale_ms) {
             *state = GW_IDEM_IN_PROGRESS;
         } else {
             take = 1; /* the first call's process died before finishing */

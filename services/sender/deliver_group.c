@@ -42,6 +42,31 @@ static int64_t now_ms(const group *g)
     return xd_clock_now_ms(g->d->deps.clock);
 }
 
+/* Records outcomes. While the database refuses the commit (disk full,
+ * read-only: UNAVAILABLE) it retries with a growing pause: the outcome is
+ * known, and rows left SENDING would be sent again at the next start. Only a
+ * stop ends the retries (the next start then retries those rows). */
+static void record_outcomes(snd_deliver *d, const snd_rcpt_result *r, size_t n, const char *what)
+{
+    int64_t pause_ms = 250;
+    for (;;) {
+        xd_err err;
+        xd_err_clear(&err);
+        xd_code rc = snd_queue_finish(d->deps.queue, r, n, &err);
+        if (rc == XD_OK)
+            return;
+        if (rc != XD_UNAVAILABLE) {
+            XD_ERROR("delivery: cannot record %zu outcomes of %s: %s", n, what, err.message);
+            return;
+        }
+        XD_ERROR("delivery: cannot record %zu outcomes of %s yet: %s; retrying in %lld ms", n, what,
+                 err.message, (long long)pause_ms);
+        if (snd_deliver_pause(d, pause_ms))
+            return;
+        pause_ms = pause_ms < 8000 ? pause_ms * 2 : 8000;
+    }
+}
+
 /* Commits one outcome for the claim rows idx[0..n). */
 static void finish_rows(group *g, const size_t *idx, size_t n, snd_result_kind kind,
                         const snd_smtp_reply *reply, int failure, const char *text,
@@ -63,12 +88,9 @@ static void finish_rows(group *g, const size_t *idx, size_t n, snd_result_kind k
         r[i].tls_version = g->s && snd_smtp_tls_active(g->s) ? g->tls_desc : "";
         r[i].retry_at_ms = retry_at_ms;
     }
-    xd_err err;
-    xd_err_clear(&err);
     XD_DEBUG("delivery: %s and %zu more: outcome %d (%d %s)", r[0].recipient_id, n - 1, (int)kind,
              r[0].code, r[0].text);
-    if (snd_queue_finish(g->d->deps.queue, r, n, &err) != XD_OK)
-        XD_ERROR("delivery: cannot record %zu outcomes: %s", n, err.message);
+    record_outcomes(g->d, r, n, r[0].recipient_id);
     free(r);
 }
 
@@ -425,9 +447,7 @@ static void send_copy(group *g, message_ctx *mc, const size_t *idx, size_t n)
         }
         XD_DEBUG("delivery: %s and %zu more via %s: first %d %s", rr[0].recipient_id, n_ok - 1,
                  g->target->label, rr[0].code, rr[0].text);
-        if (snd_queue_finish(d->deps.queue, rr, n_ok, &err) != XD_OK)
-            XD_ERROR("delivery: cannot record outcomes of %s: %s", mc->meta.message_id,
-                     err.message);
+        record_outcomes(d, rr, n_ok, mc->meta.message_id);
         free(rr);
     }
     feedback(g, res, n_ok);

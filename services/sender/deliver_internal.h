@@ -22,4 +22,7 @@ struct snd_deliver {
 
 int snd_deliver_stopping(snd_deliver *d);
 
+/* Sleeps pause_ms or until stop; returns 1 when the pool is stopping. */
+int snd_deliver_pause(snd_deliver *d, int64_t pause_ms);
+
 #endif

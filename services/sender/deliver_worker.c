@@ -15,6 +15,31 @@ int snd_deliver_stopping(snd_deliver *d)
     return s;
 }
 
+static struct timespec realtime_after(int64_t wait)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += wait / 1000;
+    ts.tv_nsec += (wait % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+int snd_deliver_pause(snd_deliver *d, int64_t pause_ms)
+{
+    struct timespec ts = realtime_after(pause_ms);
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop)
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
+            break;
+    int stopping = d->stop;
+    pthread_mutex_unlock(&d->mu);
+    return stopping;
+}
+
 /* Sleeps until wake_at (Unix ms by the queue clock, mapped to a bounded
  * relative wait), a kick or stop. */
 static void idle_wait(snd_deliver *d, int64_t next_due_ms, unsigned seen_kicks)
@@ -25,14 +50,7 @@ static void idle_wait(snd_deliver *d, int64_t next_due_ms, unsigned seen_kicks)
         wait = next_due_ms - now;
     if (wait < 1)
         wait = 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = realtime_after(wait);
     pthread_mutex_lock(&d->mu);
     while (!d->stop && d->kicks == seen_kicks) {
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)

@@ -16,14 +16,19 @@ xd_code snd_outbox_fetch(snd_queue *q, size_t max, snd_event **out, size_t *n, x
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     pthread_mutex_lock(&q->mu);
     sqlite3_stmt *st = NULL;
-    xd_code rc = snd_q_prepare(
-        q,
-        "SELECT o.id, o.event_id, o.recipient_id, o.message_id, o.address, o.state, "
-        "o.event_time_ms, o.sequence, o.code, o.enhanced, o.text, o.remote_host, o.tls_version, "
-        "o.failure, m.org_id, m.module, m.client_id, m.from_address, m.msgid_domain, m.subject, "
-        "m.category, m.shared FROM outbox o JOIN messages m ON m.message_id = o.message_id "
-        "ORDER BY o.id LIMIT ?1",
-        &st, err);
+    /* Only committed events may leave for verify (see snd_qtx_flush_locked). */
+    xd_code rc = snd_qtx_flush_locked(q, err);
+    if (rc == XD_OK)
+        rc = snd_q_prepare(
+            q,
+            "SELECT o.id, o.event_id, o.recipient_id, o.message_id, o.address, o.state, "
+            "o.event_time_ms, o.sequence, o.code, o.enhanced, o.text, o.remote_host, "
+            "o.tls_version, "
+            "o.failure, m.org_id, m.module, m.client_id, m.from_address, m.msgid_domain, "
+            "m.subject, "
+            "m.category, m.shared FROM outbox o JOIN messages m ON m.message_id = o.message_id "
+            "ORDER BY o.id LIMIT ?1",
+            &st, err);
     if (rc == XD_OK) {
         sqlite3_bind_int64(st, 1, (int64_t)max);
         int s;

@@ -61,6 +61,17 @@ static void close_tx(snd_queue *q, int ok)
     pthread_cond_broadcast(&q->committed);
 }
 
+xd_code snd_qtx_flush_locked(snd_queue *q, xd_err *err)
+{
+    if (!q->tx_open)
+        return XD_OK;
+    uint64_t mine = q->gen;
+    close_tx(q, 1);
+    if (q->committed_gen < mine)
+        return xd_err_set(err, XD_UNAVAILABLE, "the queue could not commit: %s", q->fail_msg);
+    return XD_OK;
+}
+
 xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
 {
     atomic_fetch_add(&q->writers_waiting, 1);
@@ -137,8 +148,10 @@ xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
         if (q->committed_gen < mine && q->failed_gen < mine)
             close_tx(q, 1); /* nobody took it over: commit now */
     }
+    /* A failed commit is the storage's state (full, read-only, I/O), not
+     * the request's: UNAVAILABLE, so callers retry. */
     if (rc == XD_OK && q->committed_gen < mine)
-        rc = xd_err_set(err, XD_INTERNAL, "the queue could not commit: %s", q->fail_msg);
+        rc = xd_err_set(err, XD_UNAVAILABLE, "the queue could not commit: %s", q->fail_msg);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }

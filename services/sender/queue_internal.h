@@ -65,6 +65,11 @@ void snd_qtx_must_wait(snd_queue *q);
  * in a crash is harmless (a claim: SENDING rows go back to the queue at
  * start anyway), and a later commit makes it durable. */
 void snd_qtx_no_wait(snd_queue *q);
+/* With q->mu held: commits the shared transaction if one is open, so that
+ * what is read next is durable. A read whose result leaves the process (the
+ * outbox pump) must call it: an uncommitted batch can still roll back, and
+ * its rowids would then be reused by other events. */
+xd_code snd_qtx_flush_locked(snd_queue *q, xd_err *err);
 void snd_qtx_init(snd_queue *q);
 void snd_qtx_fini(snd_queue *q);
 

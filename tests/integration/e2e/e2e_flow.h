@@ -20,7 +20,7 @@ typedef struct e2e_state {
     xt_sink reject; /* 127.0.0.2: the MX of rejects.test, 5xx to every RCPT */
     xt_relay relay; /* the organization's own server: STARTTLS + AUTH */
     char org_a[64], org_b[64];
-    char *admin_a, *module_a, *support_a, *support_b, *module_b;
+    char *admin_a, *module_a, *support_a, *support_b, *module_b, *admin_b;
     char dkim_name[300];
     char dkim_chunks[512]; /* file: the TXT record's strings, one per line */
     char message_id[64];   /* the first SendEmail's message */

@@ -11,10 +11,8 @@
  * a DSN -> suppression -> Diagnose and a ticket -> own relay -> suspension
  * -> other organizations -> quota.
  *
- * The one call that does not go through the gateway: the DSN. The gateway
- * has no bounce intake (no IngestBounce facade, and the sender has no
- * inbound SMTP); a bounce processor would hand it to verify.IngestBounce,
- * which this test does over verify's socket as ROLE_SERVICE.
+ * The DSN enters through the gateway's IngestBounce as the operator's
+ * bounce processor would (an operator key naming the organization).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,6 +105,7 @@ static int teardown(void **state)
     free(G.support_a);
     free(G.support_b);
     free(G.module_b);
+    free(G.admin_b);
     xd_arena_free(G.arena);
     return unclean;
 }
@@ -123,6 +122,8 @@ static void test_organization_and_keys(void **state)
     G.support_a = xt_create_key(&G.s, G.org_a, "ROLE_SUPPORT");
     G.support_b = xt_create_key(&G.s, G.org_b, "ROLE_SUPPORT");
     G.module_b = xt_create_key(&G.s, G.org_b, "ROLE_MODULE");
+    G.admin_b = xt_create_key(&G.s, G.org_b, "ROLE_ADMIN");
+    assert_non_null(G.admin_b);
     assert_non_null(G.admin_a);
     assert_non_null(G.module_a);
     assert_non_null(G.support_a);
@@ -362,15 +363,7 @@ static void test_bounce_and_suppression(void **state)
     assert_int_equal(st->recipients[0]->state, XD__RECIPIENT_STATE__RECIPIENT_STATE_BOUNCED);
     assert_int_equal(st->recipients[0]->last_reply->code / 100, 5);
 
-    /* A DSN for alice, handed to verify as a bounce processor would. */
-    xd_client *v = NULL;
-    xd_client_options o = {.default_timeout_ms = 10000, .connect_wait_ms = 2000};
-    assert_int_equal(xd_client_open(G.s.url[XT_VERIFY], "verify", &o, &v, &err), XD_OK);
-    Xd__Caller caller = XD__CALLER__INIT;
-    caller.org_id = G.org_a;
-    caller.role = XD__ROLE__ROLE_SERVICE;
-    caller.principal = "e2e-bounce-processor";
-    xd_call_options co = {.caller = &caller};
+    /* A DSN for alice, handed in as the operator's bounce processor would. */
     Xd__IngestBounceRequest ib = XD__INGEST_BOUNCE_REQUEST__INIT;
     ib.org_id = G.org_a;
     ib.message.data = (uint8_t *)DSN_FMT;
@@ -378,9 +371,16 @@ static void test_bounce_and_suppression(void **state)
     ib.bounce_id = "e2e-dsn-1";
     ib.message_id = G.message_id;
     ProtobufCMessage *m = NULL;
-    xd_code rc = xd_client_call(v, &co, "IngestBounce", &ib.base,
-                                &xd__ingest_bounce_reply__descriptor, G.arena, &m, &err);
-    xd_client_close(v);
+    /* A module may not feed bounces; another organization's admin cannot
+     * name this organization. */
+    assert_int_equal(xt_gw_call(&G.s, G.module_a, "IngestBounce", &ib.base,
+                                &xd__ingest_bounce_reply__descriptor, G.arena, &m, &err),
+                     XD_PERMISSION_DENIED);
+    assert_int_equal(xt_gw_call(&G.s, G.admin_b, "IngestBounce", &ib.base,
+                                &xd__ingest_bounce_reply__descriptor, G.arena, &m, &err),
+                     XD_NOT_FOUND);
+    xd_code rc = xt_gw_call(&G.s, G.s.operator_key, "IngestBounce", &ib.base,
+                            &xd__ingest_bounce_reply__descriptor, G.arena, &m, &err);
     if (rc != XD_OK)
         fail_msg("IngestBounce: %s", err.message);
     const Xd__IngestBounceReply *br = (const Xd__IngestBounceReply *)m;
