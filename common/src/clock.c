@@ -76,6 +76,15 @@ void xd_monotonic_deadline(int64_t wait_ms, struct timespec *out)
     }
 }
 
+void xd_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 void xd_format_rfc3339(int64_t unix_ms, char *out, unsigned out_size)
 {
     time_t secs = (time_t)(unix_ms / 1000);

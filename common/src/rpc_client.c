@@ -89,11 +89,7 @@ xd_code xd_client_open(const char *url, const char *peer_name, const xd_client_o
     c->default_timeout_ms = o->default_timeout_ms > 0 ? o->default_timeout_ms : 5000;
     c->connect_wait_ms = o->connect_wait_ms > 0 ? o->connect_wait_ms : 250;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->pipes_changed, &attr);
-    pthread_condattr_destroy(&attr);
+    xd_cond_init_monotonic(&c->pipes_changed);
 
     int rv = nng_req0_open(&c->sock);
     if (rv != 0) {

@@ -52,11 +52,7 @@ rpc_dedup *rpc_dedup_new(int max_entries, size_t max_bytes, int64_t ttl_ms)
     d->max_bytes = max_bytes;
     d->ttl_ms = ttl_ms;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->done, &attr);
-    pthread_condattr_destroy(&attr);
+    xd_cond_init_monotonic(&d->done);
     return d;
 }
 

@@ -374,11 +374,7 @@ xd_code xd_server_start(const xd_server_options *o, const ProtobufCServiceDescri
         return xd_err_set(err, XD_INTERNAL, "out of memory");
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work_ready, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->idle, &attr);
-    pthread_condattr_destroy(&attr);
+    xd_cond_init_monotonic(&s->idle);
     s->desc = desc;
     s->service_ctx = o->service_ctx;
     snprintf(s->name, sizeof(s->name), "%s", o->service_name ? o->service_name : desc->short_name);

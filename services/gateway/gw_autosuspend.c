@@ -2,6 +2,7 @@
  * verify is critical (see gw_autosuspend.h for the rules). */
 #include "gw_autosuspend.h"
 #include "xd/log.h"
+#include "xd/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -218,11 +219,7 @@ xd_code gw_autosuspend_start(gw_ctx *ctx, const gw_autosuspend_options *o, gw_au
     a->ctx = ctx;
     a->o = *o;
     pthread_mutex_init(&a->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    xd_cond_init_monotonic(&a->wake);
     if (pthread_create(&a->thread, NULL, thread_main, a) != 0) {
         pthread_cond_destroy(&a->wake);
         pthread_mutex_destroy(&a->lock);

@@ -6,6 +6,7 @@
 
 #include "deliver_internal.h"
 #include "xd/log.h"
+#include "xd/clock.h"
 
 int snd_deliver_stopping(snd_deliver *d)
 {
@@ -15,22 +16,10 @@ int snd_deliver_stopping(snd_deliver *d)
     return s;
 }
 
-static struct timespec realtime_after(int64_t wait)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 int snd_deliver_pause(snd_deliver *d, int64_t pause_ms)
 {
-    struct timespec ts = realtime_after(pause_ms);
+    struct timespec ts;
+    xd_monotonic_deadline(pause_ms, &ts);
     pthread_mutex_lock(&d->mu);
     while (!d->stop)
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
@@ -50,7 +39,8 @@ static void idle_wait(snd_deliver *d, int64_t next_due_ms, unsigned seen_kicks)
         wait = next_due_ms - now;
     if (wait < 1)
         wait = 1;
-    struct timespec ts = realtime_after(wait);
+    struct timespec ts;
+    xd_monotonic_deadline(wait, &ts);
     pthread_mutex_lock(&d->mu);
     while (!d->stop && d->kicks == seen_kicks) {
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
@@ -112,7 +102,7 @@ xd_code snd_deliver_start(const snd_deliver_config *cfg, const snd_deliver_deps 
         d->cfg.unreachable_retry_ms = 30000;
     snd_smtp_timeouts_fill_defaults(&d->cfg.timeouts);
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
+    xd_cond_init_monotonic(&d->cv);
     d->threads = calloc((size_t)d->cfg.workers, sizeof *d->threads);
     if (!d->threads) {
         free(d);

@@ -14,6 +14,7 @@
 
 #if __has_include("verify.pb-c.h")
 #include "verify.pb-c.h"
+#include "xd/clock.h"
 #define SND_HAVE_VERIFY 1
 #else
 #define SND_HAVE_VERIFY 0
@@ -33,13 +34,7 @@ struct snd_pump {
 static void wait_ms(snd_pump *p, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    xd_monotonic_deadline(ms, &ts);
     pthread_mutex_lock(&p->mu);
     while (!p->stop && !p->kicked)
         if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
@@ -195,7 +190,7 @@ xd_code snd_pump_start(const snd_pump_config *cfg, snd_queue *q, snd_pump **out,
     if (!SND_HAVE_VERIFY)
         XD_WARN("outbox: built without proto/verify.proto: events wait in the outbox");
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    xd_cond_init_monotonic(&p->cv);
     if (pthread_create(&p->thread, NULL, pump_main, p) != 0) {
         xd_client_close(p->client);
         free(p);

@@ -26,11 +26,7 @@
 
 void snd_qtx_init(snd_queue *q)
 {
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->committed, &a);
-    pthread_condattr_destroy(&a);
+    xd_cond_init_monotonic(&q->committed);
     atomic_init(&q->writers_waiting, 0);
 }
 

@@ -1,6 +1,7 @@
 /* tk_recheck.c: intake check at Create and the background re-check. */
 #include "tk_recheck.h"
 #include "xd/log.h"
+#include "xd/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -167,11 +168,7 @@ xd_code tk_recheck_start(tk_store *store, const xd_clock *clock, tk_diagnose_fn 
     if (r->o.batch <= 0)
         r->o.batch = 20;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    xd_cond_init_monotonic(&r->wake);
     if (start_thread) {
         if (pthread_create(&r->thread, NULL, recheck_main, r) != 0) {
             pthread_cond_destroy(&r->wake);

@@ -9,6 +9,7 @@
 #ifndef XD_CLOCK_H
 #define XD_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 typedef struct xd_clock xd_clock;
@@ -36,6 +37,10 @@ int64_t xd_monotonic_ns(void);
  * on a condition variable created with CLOCK_MONOTONIC. */
 struct timespec;
 void xd_monotonic_deadline(int64_t wait_ms, struct timespec *out);
+
+/* Initialises cv to time its waits by CLOCK_MONOTONIC (immune to wall-clock
+ * jumps), the clock xd_monotonic_deadline fills. */
+void xd_cond_init_monotonic(pthread_cond_t *cv);
 
 /* Formats Unix ms as RFC 3339 UTC ("2026-11-27T21:44:00.123Z") into out
  * (at least 32 bytes). */
