@@ -68,11 +68,18 @@ xd_code snd_qtx_flush_locked(snd_queue *q, xd_err *err)
     return XD_OK;
 }
 
-xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
+static xd_code begin_op(snd_queue *q, int commit_pending, xd_err *err)
 {
     atomic_fetch_add(&q->writers_waiting, 1);
     pthread_mutex_lock(&q->mu);
     atomic_fetch_sub(&q->writers_waiting, 1);
+    if (commit_pending && q->tx_open && q->tx_ops > 0) {
+        xd_code rc = snd_qtx_flush_locked(q, err);
+        if (rc != XD_OK) {
+            pthread_mutex_unlock(&q->mu);
+            return rc;
+        }
+    }
     if (!q->tx_open) {
         xd_code rc = xd_db_begin(q->db, err);
         if (rc != XD_OK) {
@@ -95,6 +102,16 @@ xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
         return rc;
     }
     return XD_OK;
+}
+
+xd_code snd_qtx_begin(snd_queue *q, xd_err *err)
+{
+    return begin_op(q, 0, err);
+}
+
+xd_code snd_qtx_begin_committed(snd_queue *q, xd_err *err)
+{
+    return begin_op(q, 1, err);
 }
 
 void snd_qtx_must_wait(snd_queue *q)

@@ -282,7 +282,7 @@ xd_code snd_queue_claim(snd_queue *q, size_t max, snd_claim *out, int64_t *next_
     if (max == 0 || max > 1000)
         max = 1000;
     *next_due_ms = INT64_MAX;
-    xd_code rc = snd_qtx_begin(q, err);
+    xd_code rc = snd_qtx_begin_committed(q, err);
     if (rc != XD_OK)
         return rc;
     int64_t now = xd_clock_now_ms(q->clock);

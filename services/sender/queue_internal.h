@@ -58,6 +58,10 @@ typedef struct snd_event_row {
  * failure. On a failed begin, mu is not held. */
 xd_code snd_qtx_begin(snd_queue *q, xd_err *err);
 xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err);
+/* begin, after committing the writes pending in the open batch: for a write
+ * that must see only durable rows (a claim hands mail to SMTP; a Submit
+ * still in the batch could roll back after its mail left). */
+xd_code snd_qtx_begin_committed(snd_queue *q, xd_err *err);
 /* Marks the current write as needing durability although it changed
  * nothing (it answers from rows that may not be committed yet). */
 void snd_qtx_must_wait(snd_queue *q);
