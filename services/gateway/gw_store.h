@@ -103,8 +103,8 @@ typedef enum gw_idem_state {
 } gw_idem_state;
 
 /* Looks up (org, key). A reservation older than stale_ms, or made before
- * this process opened the store, is taken over (its process died). *reply_out is malloc'd for REPLAY (caller frees); *first_ms
- * is when the key was first used. */
+ * this process opened the store, is taken over (its process died). *reply_out is malloc'd for
+ * REPLAY (caller frees); *first_ms is when the key was first used. */
 xd_code gw_store_idem_begin(gw_store *s, const char *org_id, const char *key,
                             const unsigned char digest[GW_DIGEST_LEN], int64_t ttl_ms,
                             int64_t stale_ms, gw_idem_state *state, unsigned char **reply_out,

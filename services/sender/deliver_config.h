@@ -28,7 +28,7 @@ extern const char *const snd_tls_choices[];
          100000},                                                                                   \
         {"delivery.route",                                                                          \
          XD_CFG_ENUM,                                                                               \
-         "direct_mx",                                                                            \
+         "direct_mx",                                                                               \
          "route of organizations without SetRelay",                                                 \
          0,                                                                                         \
          0,                                                                                         \
