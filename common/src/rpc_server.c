@@ -300,6 +300,14 @@ static void call_aio_cb(void *arg)
                 nng_ctx_recv(call->ctx, call->aio);
             break;
         }
+        if (s->stopping) {
+            /* A request that arrived as the receive was being cancelled:
+             * the workers may be gone, so nobody would answer or free it.
+             * Unanswered, the client's deadline and retry cover it. */
+            nng_msg_free(nng_aio_get_msg(call->aio));
+            call->state = CALL_IDLE;
+            break;
+        }
         call->msg = nng_aio_get_msg(call->aio);
         call->received_ms = xd_monotonic_ms();
         call->state = CALL_WORK;

@@ -353,6 +353,9 @@ int xt_load_wait_final(xt_load *l, const char *status_key, int64_t timeout_ms, x
                     char addr[160];
                     address(l, s->thread, s->seq, r, addr, sizeof addr);
                     fprintf(stderr, "not final: %s (message %s)\n", addr, s->message_id);
+                    if (!out->first_lost_message[0])
+                        snprintf(out->first_lost_message, sizeof out->first_lost_message, "%s",
+                                 s->message_id);
                 }
             out->lost += __builtin_popcount(lost);
         }

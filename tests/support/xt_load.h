@@ -57,6 +57,7 @@ typedef struct xt_load_final {
     long delivered;   /* final: DELIVERED */
     long other_final; /* final, not delivered (bounced, expired, ...) */
     long lost;        /* no record at verify, or not final by the deadline */
+    char first_lost_message[64]; /* message id of the first lost recipient, or "" */
 } xt_load_final;
 
 /* Polls GetEmailStatus (as status_key, SUPPORT) for every accepted message

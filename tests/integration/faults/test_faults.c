@@ -385,6 +385,17 @@ static void test_nothing_lost(void **state)
         /* Evidence for the report: do they finish once the sender restarts
          * (start-up puts SENDING rows back in the queue)? */
         xt_load_final again;
+        const char *m = f.first_lost_message;
+        fprintf(stderr, "sender rows of %s (recipient, state, attempts, code):\n", m);
+        xt_sh("sqlite3 -readonly '%s/sender.db' \"select recipient_id, state, attempts, "
+              "last_code from recipients where message_id = '%s'; select 'outbox', count(*) "
+              "from outbox where message_id = '%s'; select 'message', count(*) from messages "
+              "where message_id = '%s'\" >&2",
+              g.s.data[XT_SENDER], m, m, m);
+        fprintf(stderr, "verify rows of %s (recipient, state, events):\n", m);
+        xt_sh("sqlite3 -readonly '%s/verify.db' \"select recipient, state, events from "
+              "recipients where message_id = '%s'\" >&2",
+              g.s.data[XT_VERIFY], m);
         assert_int_equal(xt_suite_stop_one(&g.s, XT_SENDER), 0);
         assert_int_equal(xt_suite_start_one(&g.s, XT_SENDER), 0);
         xt_load_wait_final(g.load, g.support, 60000, &again);
