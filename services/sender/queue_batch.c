@@ -45,16 +45,34 @@ static int exec(snd_queue *q, const char *sql)
 static void close_tx(snd_queue *q, int ok)
 {
     int rc = ok ? exec(q, "COMMIT") : SQLITE_ERROR;
-    if (rc == SQLITE_OK) {
-        q->committed_gen = q->gen;
-    } else {
+    if (rc != SQLITE_OK) {
         snprintf(q->fail_msg, sizeof q->fail_msg, "%s",
                  ok ? sqlite3_errmsg(q->db) : "the shared transaction was rolled back");
         xd_db_rollback(q->db);
-        q->failed_gen = q->gen;
     }
+    q->gen_committed[q->gen % SND_QTX_OUTCOMES] = rc == SQLITE_OK;
+    q->ended_gen = q->gen;
     q->tx_open = 0;
     pthread_cond_broadcast(&q->committed);
+}
+
+/* 1 when transaction g committed, 0 when it failed, -1 while it is open.
+ * Once g ended, later transactions may commit or fail too: only g's own
+ * outcome says whether its writes are on disk. One ended too long ago to be
+ * remembered counts as failed: the caller says UNAVAILABLE and a retry with
+ * the idempotency key gets the first answer. Lock held. */
+static int gen_outcome(const snd_queue *q, uint64_t g)
+{
+    if (q->ended_gen < g)
+        return -1;
+    if (q->ended_gen - g >= SND_QTX_OUTCOMES)
+        return 0;
+    return q->gen_committed[g % SND_QTX_OUTCOMES];
+}
+
+static xd_code commit_failed(const snd_queue *q, xd_err *err)
+{
+    return xd_err_set(err, XD_UNAVAILABLE, "the queue could not commit: %s", q->fail_msg);
 }
 
 xd_code snd_qtx_flush_locked(snd_queue *q, xd_err *err)
@@ -63,9 +81,7 @@ xd_code snd_qtx_flush_locked(snd_queue *q, xd_err *err)
         return XD_OK;
     uint64_t mine = q->gen;
     close_tx(q, 1);
-    if (q->committed_gen < mine)
-        return xd_err_set(err, XD_UNAVAILABLE, "the queue could not commit: %s", q->fail_msg);
-    return XD_OK;
+    return gen_outcome(q, mine) == 1 ? XD_OK : commit_failed(q, err);
 }
 
 static xd_code begin_op(snd_queue *q, int commit_pending, xd_err *err)
@@ -80,6 +96,8 @@ static xd_code begin_op(snd_queue *q, int commit_pending, xd_err *err)
             return rc;
         }
     }
+    if (q->tx_open && sqlite3_get_autocommit(q->db))
+        close_tx(q, 0); /* SQLite rolled the batch back (full disk, I/O) */
     if (!q->tx_open) {
         xd_code rc = xd_db_begin(q->db, err);
         if (rc != XD_OK) {
@@ -154,17 +172,17 @@ xd_code snd_qtx_end(snd_queue *q, xd_code rc, xd_err *err)
         if (atomic_load(&q->writers_waiting) > 0 && q->tx_ops < BATCH_MAX) {
             struct timespec ts;
             xd_monotonic_deadline(BATCH_WAIT_MS, &ts);
-            while (q->committed_gen < mine && q->failed_gen < mine)
+            while (gen_outcome(q, mine) < 0)
                 if (pthread_cond_timedwait(&q->committed, &q->mu, &ts) == ETIMEDOUT)
                     break;
         }
-        if (q->committed_gen < mine && q->failed_gen < mine)
+        if (gen_outcome(q, mine) < 0)
             close_tx(q, 1); /* nobody took it over: commit now */
     }
     /* A failed commit is the storage's state (full, read-only, I/O), not
      * the request's: UNAVAILABLE, so callers retry. */
-    if (rc == XD_OK && q->committed_gen < mine)
-        rc = xd_err_set(err, XD_UNAVAILABLE, "the queue could not commit: %s", q->fail_msg);
+    if (rc == XD_OK && gen_outcome(q, mine) != 1)
+        rc = commit_failed(q, err);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }

@@ -12,7 +12,8 @@
 #include <stdatomic.h>
 #include "queue_store.h"
 
-#define SND_Q_STMTS 40 /* cached prepared statements */
+#define SND_Q_STMTS      40  /* cached prepared statements */
+#define SND_QTX_OUTCOMES 256 /* transaction outcomes remembered */
 
 struct snd_queue {
     sqlite3 *db;
@@ -27,12 +28,15 @@ struct snd_queue {
     int tx_open;                /* the shared transaction is open */
     unsigned tx_ops;            /* writes in it */
     uint64_t gen;               /* number of the current/last transaction */
-    uint64_t committed_gen;     /* last one committed */
-    uint64_t failed_gen;        /* last one that failed */
-    char fail_msg[200];         /* why it failed */
-    int op_changes;             /* sqlite3_total_changes at the write's start */
-    int op_must_wait;           /* the write read data it must see durable */
-    int op_no_wait;             /* the write need not be durable on return */
+    uint64_t ended_gen;         /* last one that ended (they end in order) */
+    /* Whether each of the last SND_QTX_OUTCOMES transactions committed, at
+     * gen % SND_QTX_OUTCOMES: a writer waiting for its own transaction must
+     * learn that one's fate, not the fate of a later one. */
+    unsigned char gen_committed[SND_QTX_OUTCOMES];
+    char fail_msg[200]; /* why the last failed one failed */
+    int op_changes;     /* sqlite3_total_changes at the write's start */
+    int op_must_wait;   /* the write read data it must see durable */
+    int op_no_wait;     /* the write need not be durable on return */
     const xd_clock *clock;
     snd_queue_config cfg;
     /* Round-robin cursor over destinations: the (org, domain) claimed last,

@@ -54,9 +54,9 @@ long xt_load_accepted(xt_load *l);
 
 typedef struct xt_load_final {
     long accepted;
-    long delivered;   /* final: DELIVERED */
-    long other_final; /* final, not delivered (bounced, expired, ...) */
-    long lost;        /* no record at verify, or not final by the deadline */
+    long delivered;              /* final: DELIVERED */
+    long other_final;            /* final, not delivered (bounced, expired, ...) */
+    long lost;                   /* no record at verify, or not final by the deadline */
     char first_lost_message[64]; /* message id of the first lost recipient, or "" */
 } xt_load_final;
 

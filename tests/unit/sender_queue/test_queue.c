@@ -22,6 +22,7 @@
 
 #include "compose_message.h"
 #include "deliver_message.h"
+#include "queue_fixture.h"
 #include "queue_store.h"
 #include "sender.pb-c.h"
 #include "xd/arena.h"
@@ -31,124 +32,9 @@
 #define MIN_MS  60000LL
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS  (24 * HOUR_MS)
-#define T0      1800000000000LL /* 2027-01-15, an arbitrary fixed start */
 
 enum { QUEUED = 1, DEFERRED = 2, DELIVERED = 3, BOUNCED = 4, EXPIRED = 5, SUPPRESSED = 6 };
 enum { CANCELLED = 9, SENDING = 10 };
-
-typedef struct fixture {
-    char dir[256];
-    char path[300];
-    xd_clock *clock;
-    snd_queue *q;
-    snd_queue_config cfg;
-} fixture;
-
-static void reopen(fixture *f)
-{
-    xd_err err;
-    snd_queue_close(f->q);
-    f->q = NULL;
-    assert_int_equal(snd_queue_open(f->path, f->clock, &f->cfg, &f->q, &err), XD_OK);
-}
-
-/* A queue with cfg (zeroes = the defaults under test) on a fresh file. */
-static fixture *fixture_new(const snd_queue_config *cfg)
-{
-    fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/xd-queue-test.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/sender.db", f->dir);
-    f->clock = xd_clock_manual_new(T0);
-    if (cfg)
-        f->cfg = *cfg;
-    reopen(f);
-    return f;
-}
-
-static void fixture_free(fixture *f)
-{
-    char cmd[400];
-    snd_queue_close(f->q);
-    xd_clock_free(f->clock);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-}
-
-/* A real packed SubmitRequest (the composer's input) for n recipients
- * rcpt<i>@<domain>; malloc'd into *out. */
-static size_t pack_request(const char *org, size_t n, const char *domain, void **out)
-{
-    Xd__SubmitRequest req = XD__SUBMIT_REQUEST__INIT;
-    Xd__MailAddress from = XD__MAIL_ADDRESS__INIT;
-    Xd__MailAddress *to = calloc(n, sizeof *to);
-    Xd__MailAddress **top = calloc(n, sizeof *top);
-    char(*addr)[64] = calloc(n, sizeof *addr);
-    from.address = "news@org.example";
-    for (size_t i = 0; i < n; i++) {
-        xd__mail_address__init(&to[i]);
-        snprintf(addr[i], sizeof addr[i], "rcpt%zu@%s", i, domain);
-        to[i].address = addr[i];
-        top[i] = &to[i];
-    }
-    req.org_id = (char *)org;
-    req.module = "queue-test";
-    req.from = &from;
-    req.to = top;
-    req.n_to = n;
-    req.subject = "queue test";
-    req.text_body = "hello";
-    req.category = XD__MAIL_CATEGORY__MAIL_CATEGORY_TRANSACTIONAL;
-    size_t len = xd__submit_request__get_packed_size(&req);
-    *out = malloc(len);
-    xd__submit_request__pack(&req, *out);
-    free(to);
-    free(top);
-    free(addr);
-    return len;
-}
-
-typedef struct sub_opts {
-    const char *org, *domain, *key;
-    size_t n;
-    int64_t send_at_ms;
-} sub_opts;
-
-/* Submits; *res receives the reply (free with snd_submit_result_free). */
-static xd_code submit(fixture *f, const sub_opts *o, snd_submit_result *res)
-{
-    void *blob = NULL;
-    size_t len = pack_request(o->org, o->n, o->domain, &blob);
-    const char **addrs = calloc(o->n, sizeof *addrs);
-    const char **doms = calloc(o->n, sizeof *doms);
-    char(*buf)[64] = calloc(o->n, sizeof *buf);
-    for (size_t i = 0; i < o->n; i++) {
-        snprintf(buf[i], sizeof buf[i], "rcpt%zu@%s", i, o->domain);
-        addrs[i] = buf[i];
-        doms[i] = o->domain;
-    }
-    snd_submit s = {.org_id = o->org,
-                    .idempotency_key = o->key ? o->key : "",
-                    .module = "queue-test",
-                    .from_address = "news@org.example",
-                    .subject = "queue test",
-                    .msgid_domain = "org.example",
-                    .category = 1,
-                    .send_at_ms = o->send_at_ms,
-                    .request = blob,
-                    .request_len = len,
-                    .addresses = addrs,
-                    .domains = doms,
-                    .n = o->n};
-    xd_err err;
-    xd_code rc = snd_queue_submit(f->q, &s, res, &err);
-    free(blob);
-    free(addrs);
-    free(doms);
-    free(buf);
-    return rc;
-}
 
 static snd_rcpt_status get_rcpt(fixture *f, const char *org, const char *mid, size_t i)
 {
