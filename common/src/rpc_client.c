@@ -57,7 +57,7 @@ static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     (void)pipe;
     xd_client *c = arg;
     pthread_mutex_lock(&c->lock);
-    c->n_pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+    c->n_pipes += ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1;
     pthread_cond_broadcast(&c->pipes_changed);
     pthread_mutex_unlock(&c->lock);
 }
@@ -102,7 +102,12 @@ xd_code xd_client_open(const char *url, const char *peer_name, const xd_client_o
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
+    /* Counted from ADD_PRE: NNG reports REM_POST for every pipe that had
+     * ADD_PRE, also one closed before ADD_POST (a peer killed while the
+     * connection was being set up). Counting ADD_POST made such a pipe
+     * leave the count at -1, and the client then said "no connection"
+     * for good although it was connected again. */
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
     rv = nng_dialer_create(&c->dialer, c->sock, url);
     xd_code code = XD_OK;

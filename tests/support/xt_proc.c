@@ -79,6 +79,19 @@ static int reaped(xt_proc *p, int *st)
     return r == p->pid || (r < 0);
 }
 
+/* Where a process that will not stop is stuck: every thread's stack (gdb),
+ * for the report, when gdb is installed. */
+static void dump_threads(pid_t pid)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null && timeout 30 gdb -p %d -batch -ex 'thread apply all bt' "
+             "2>/dev/null | grep -E '^(Thread|#)' >&2",
+             (int)pid);
+    if (system(cmd) != 0)
+        fprintf(stderr, "xt: no thread dump of pid %d (gdb missing or failed)\n", (int)pid);
+}
+
 int xt_proc_stop(xt_proc *p, int64_t grace_ms)
 {
     if (p->pid <= 0)
@@ -91,8 +104,9 @@ int xt_proc_stop(xt_proc *p, int64_t grace_ms)
             xt_sleep_ms(10);
     }
     if (!gone) {
-        fprintf(stderr, "xt: pid %d did not stop within %lld ms: SIGKILL\n", (int)p->pid,
-                (long long)grace_ms);
+        fprintf(stderr, "xt: pid %d did not stop within %lld ms: its threads, then SIGKILL\n",
+                (int)p->pid, (long long)grace_ms);
+        dump_threads(p->pid);
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
         waitpid(p->pid, &st, 0);
@@ -147,4 +161,19 @@ void xt_proc_dump_log(const xt_proc *p, int n)
 {
     if (p->log[0] && strchr(p->log, '\'') == NULL)
         xt_sh("tail -n %d '%s' | sed 's/^/  | /' >&2", n, p->log);
+}
+
+long xt_proc_cpu_ms(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char *text = xt_read_file(path, NULL);
+    /* Fields after the command name, which is in parentheses and may hold
+     * spaces: state is field 3, utime 14, stime 15 (proc(5)). */
+    const char *p = text ? strrchr(text, ')') : NULL;
+    unsigned long utime = 0, stime = 0;
+    int ok = p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                         &stime) == 2;
+    free(text);
+    return ok ? (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK)) : -1;
 }

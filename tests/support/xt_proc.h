@@ -35,6 +35,8 @@ int xt_proc_alive(xt_proc *p);
 
 /* Resident set of a process in KiB from /proc; -1 when unknown. */
 long xt_proc_rss_kb(pid_t pid);
+/* CPU time (user + system) the process has used so far, in ms; -1 if gone. */
+long xt_proc_cpu_ms(pid_t pid);
 
 /* Prints the last n lines of the log to stderr (for a failing test). */
 void xt_proc_dump_log(const xt_proc *p, int n);

@@ -33,6 +33,12 @@ static void rss(double *mb)
         mb[i] = (double)xt_proc_rss_kb(s.proc[i].pid) / 1024.0;
 }
 
+static void cpu(long *ms)
+{
+    for (int i = 0; i < XT_N_SERVICES; i++)
+        ms[i] = xt_proc_cpu_ms(s.proc[i].pid);
+}
+
 static int start(void)
 {
     if (xt_tmpdir(peers, sizeof peers, "bench-e2e-peers") != 0)
@@ -77,6 +83,8 @@ static int run_case(int clients, int seconds)
         return -1;
     double before[XT_N_SERVICES], after[XT_N_SERVICES];
     rss(before);
+    long cpu_before[XT_N_SERVICES], cpu_after[XT_N_SERVICES];
+    cpu(cpu_before);
     int sink_before = xt_sink_messages(&sink);
     char tag[32];
     snprintf(tag, sizeof tag, "c%d", clients);
@@ -102,6 +110,7 @@ static int run_case(int clients, int seconds)
     const char *dirs[] = {sink.dir, NULL};
     xt_load_tally(l, dirs, NULL, 0, 0, &k);
     rss(after);
+    cpu(cpu_after);
     long errors = 0;
     for (int i = 1; i < XT_CODES; i++)
         errors += st.errors[i];
@@ -122,6 +131,12 @@ static int run_case(int clients, int seconds)
     printf(" total=%ld\nBENCH e2e %s_rss_mb", errors, cname);
     for (int i = 0; i < XT_N_SERVICES; i++)
         printf(" %s=%.1f->%.1f", xt_service_names[i], before[i], after[i]);
+    /* Where the CPU went: each process's CPU time over the case (load and
+     * drain), per accepted send. */
+    printf("\nBENCH e2e %s_cpu_ms_per_send", cname);
+    for (int i = 0; i < XT_N_SERVICES; i++)
+        printf(" %s=%.3f", xt_service_names[i],
+               st.sends_ok ? (double)(cpu_after[i] - cpu_before[i]) / (double)st.sends_ok : 0.0);
     printf("\n");
     fflush(stdout);
     xt_load_free(l);
