@@ -478,9 +478,15 @@ void xd_server_stop(xd_server *s)
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->n_workers; i++)
         pthread_join(s->workers[i], NULL);
-    nng_close(s->sock);
+    /* Every operation stopped and every context closed before the socket:
+     * NNG 1.5's nng_close can wait forever on a context that still has an
+     * operation (seen: a ratelimit that never exited after SIGTERM). A
+     * stopped call's callback sees `stopping` and starts nothing new. */
     for (int i = 0; i < s->n_calls; i++)
         nng_aio_stop(s->calls[i].aio);
+    for (int i = 0; i < s->n_calls; i++)
+        nng_ctx_close(s->calls[i].ctx);
+    nng_close(s->sock);
     server_free(s);
 }
 
