@@ -326,12 +326,16 @@ static void call_aio_cb(void *arg)
         s->busy_calls--;
         if (s->stopping) {
             call->state = CALL_IDLE;
+            /* The stop waits for idle; workers re-check whether to exit. */
+            pthread_cond_broadcast(&s->idle);
+            pthread_cond_broadcast(&s->work_ready);
         } else {
+            /* No wake-up: a sent reply gives no worker anything to do, and
+             * waking every idle worker per reply cost more CPU than the
+             * handlers (context switches dominated a ratelimit profile). */
             call->state = CALL_RECV;
             nng_ctx_recv(call->ctx, call->aio);
         }
-        pthread_cond_broadcast(&s->idle);
-        pthread_cond_broadcast(&s->work_ready);
         break;
     default:
         break;

@@ -498,6 +498,20 @@ done:
 
 /* ---- idempotency ---- */
 
+/* Idempotency rows cache answers whose durable truth lives downstream: the
+ * sender deduplicates Submit by the same key and ratelimit deduplicates
+ * Consume by an id derived from it. Losing the newest rows to a power cut
+ * only re-runs a send that is then answered as a duplicate, so their
+ * commits skip the fsync (synchronous=NORMAL in WAL mode: still safe when
+ * this process crashes) and two fsyncs leave every SendEmail. Every other
+ * write keeps FULL, and its fsync covers the rows written before it. Lock
+ * held. */
+static void idem_sync(gw_store *s, int relaxed)
+{
+    sqlite3_exec(s->db, relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL", NULL,
+                 NULL, NULL);
+}
+
 xd_code gw_store_idem_begin(gw_store *s, const char *org_id, const char *key,
                             const unsigned char digest[GW_DIGEST_LEN], int64_t ttl_ms,
                             int64_t stale_ms, gw_idem_state *state, unsigned char **reply_out,
@@ -507,6 +521,7 @@ xd_code gw_store_idem_begin(gw_store *s, const char *org_id, const char *key,
     *reply_len = 0;
     int64_t now = xd_clock_now_ms(s->clock);
     pthread_mutex_lock(&s->lock);
+    idem_sync(s, 1);
     sqlite3_stmt *st = NULL;
     xd_code rc = xd_db_begin(s->db, err);
     if (rc != XD_OK)
@@ -575,6 +590,7 @@ out:
         free(*reply_out);
         *reply_out = NULL;
     }
+    idem_sync(s, 0);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -583,6 +599,7 @@ xd_code gw_store_idem_finish(gw_store *s, const char *org_id, const char *key,
                              const unsigned char *reply, size_t reply_len, xd_err *err)
 {
     pthread_mutex_lock(&s->lock);
+    idem_sync(s, 1);
     sqlite3_stmt *st = NULL;
     xd_code rc = xd_db_prepare(
         s->db, "UPDATE idempotency SET reply = ? WHERE org_id = ? AND key = ?", &st, err);
@@ -596,6 +613,7 @@ xd_code gw_store_idem_finish(gw_store *s, const char *org_id, const char *key,
         if (r != SQLITE_DONE)
             rc = xd_db_fail(s->db, r, "store idempotent reply", err);
     }
+    idem_sync(s, 0);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -603,6 +621,7 @@ xd_code gw_store_idem_finish(gw_store *s, const char *org_id, const char *key,
 void gw_store_idem_abandon(gw_store *s, const char *org_id, const char *key)
 {
     pthread_mutex_lock(&s->lock);
+    idem_sync(s, 1);
     sqlite3_stmt *st = NULL;
     xd_err err;
     if (xd_db_prepare(s->db,
@@ -613,6 +632,7 @@ void gw_store_idem_abandon(gw_store *s, const char *org_id, const char *key)
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
+    idem_sync(s, 0);
     pthread_mutex_unlock(&s->lock);
 }
 
