@@ -73,19 +73,33 @@ int dt_sender_start(dt_sender *s, const char *dir, const char *const *env)
             return -1;
     }
     /* Ready when GetMessage answers (NOT_FOUND for an unknown id). */
+    int rc = -1;
     for (int i = 0; i < 100; i++) {
         Xd__GetMessageReply *r;
-        int rc = dt_get(s, "org-probe", "m-none", &r);
+        rc = dt_get(s, "org-probe", "m-none", &r);
         if (rc == XD_NOT_FOUND)
             return 0;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "dt: xd-sender exited during start-up (status %d); its log:\n", st);
+            dt_show_log(s);
             s->pid = 0;
             return -1;
         }
         usleep(100000);
     }
+    fprintf(stderr, "dt: xd-sender did not answer GetMessage (last: %s); its log:\n",
+            xd_code_name(rc));
+    dt_show_log(s);
     return -1;
+}
+
+void dt_show_log(const dt_sender *s)
+{
+    char cmd[sizeof s->log + 32];
+    snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
+    if (system(cmd) != 0)
+        fprintf(stderr, "dt: no log at %s\n", s->log);
 }
 
 int dt_sender_stop(dt_sender *s, int sig)

@@ -34,6 +34,8 @@ typedef struct dt_sender {
 int dt_sender_start(dt_sender *s, const char *dir, const char *const *env);
 /* SIGTERM (clean) or SIGKILL; reaps. Returns the wait status. */
 int dt_sender_stop(dt_sender *s, int sig);
+/* The last lines of the sender's log, on stderr (for a failure report). */
+void dt_show_log(const dt_sender *s);
 
 typedef struct dt_msg {
     const char *org;
