@@ -17,9 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#define SERVER_STOP_WAIT_MS 30000
-#define REQUEST_ID_MAX      64
-#define DETAILS_MAX         32
+#define SERVER_STOP_WAIT_MS  30000
+#define SOCKET_CLOSE_WAIT_MS 3000
+#define REQUEST_ID_MAX       64
+#define DETAILS_MAX          32
 
 typedef enum call_state { CALL_IDLE, CALL_RECV, CALL_WORK, CALL_SEND } call_state;
 
@@ -55,7 +56,8 @@ struct xd_server {
     pthread_cond_t idle;
     xd_call *queue_head, *queue_tail;
     int stopping;
-    int busy_calls; /* calls in WORK or SEND */
+    int socket_closed; /* nng_close returned (xd_server_stop) */
+    int busy_calls;    /* calls in WORK or SEND */
     unsigned in_flight;
 
     xd_call *calls;
@@ -457,10 +459,47 @@ xd_code xd_server_start(const xd_server_options *o, const ProtobufCServiceDescri
     return XD_OK;
 }
 
-void xd_server_stop(xd_server *s)
+static void *close_socket_main(void *arg)
+{
+    xd_server *s = arg;
+    nng_close(s->sock);
+    pthread_mutex_lock(&s->lock);
+    s->socket_closed = 1;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* nng_close, given at most SOCKET_CLOSE_WAIT_MS: NNG 1.5.2 can wait forever
+ * for a pipe or context that is never released (nanomsg/nng#1813, fixed in
+ * later releases; seen here as a verify and a ratelimit that never exited
+ * after SIGTERM). 1 when the socket closed. */
+static int close_socket_bounded(xd_server *s)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, close_socket_main, s) != 0) {
+        nng_close(s->sock);
+        return 1;
+    }
+    struct timespec until;
+    xd_monotonic_deadline(SOCKET_CLOSE_WAIT_MS, &until);
+    pthread_mutex_lock(&s->lock);
+    while (!s->socket_closed)
+        if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0)
+            break;
+    int closed = s->socket_closed;
+    pthread_mutex_unlock(&s->lock);
+    if (closed)
+        pthread_join(t, NULL);
+    else
+        pthread_detach(t); /* still inside NNG, which may touch s: s stays */
+    return closed;
+}
+
+int xd_server_stop(xd_server *s)
 {
     if (!s)
-        return;
+        return 0;
     /* The listener stays open until the end: closing it would close the
      * pipes that in-flight replies must go out on. */
     pthread_mutex_lock(&s->lock);
@@ -490,8 +529,13 @@ void xd_server_stop(xd_server *s)
         nng_aio_stop(s->calls[i].aio);
     for (int i = 0; i < s->n_calls; i++)
         nng_ctx_close(s->calls[i].ctx);
-    nng_close(s->sock);
+    if (!close_socket_bounded(s)) {
+        XD_WARN("the RPC socket did not close within %d ms (an NNG close hang); leaving it",
+                SOCKET_CLOSE_WAIT_MS);
+        return -1;
+    }
     server_free(s);
+    return 0;
 }
 
 unsigned xd_server_in_flight(const xd_server *s)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static atomic_int service_stopping;
 
@@ -171,10 +172,18 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
         ;
     atomic_store(&service_stopping, 1);
     XD_INFO("signal %d: finishing in-flight requests", sig);
-    xd_server_stop(server);
+    int closed = xd_server_stop(server) == 0;
     if (def->fini)
         def->fini(ctx);
     XD_INFO("stopped");
+    if (!closed) {
+        /* NNG's at-exit clean-up would wait on the same stuck socket: the
+         * service's own state is closed (fini), so leave without it. */
+        xd_config_free(cfg);
+        free(items);
+        fflush(NULL);
+        _exit(rc);
+    }
 out:
     xd_config_free(cfg);
     free(items);

@@ -64,8 +64,11 @@ xd_code xd_server_start(const xd_server_options *options,
                         const ProtobufCServiceDescriptor *descriptor, const xd_method_impl *impls,
                         int n_impls, xd_server **out, xd_err *err);
 
-/* Stops receiving, waits for in-flight handlers, closes. Accepts NULL. */
-void xd_server_stop(xd_server *server);
+/* Stops receiving, waits for in-flight handlers, closes. Accepts NULL.
+ * Returns 0, or -1 when NNG did not close the socket within a few seconds
+ * (an NNG 1.5 close hang): the server is then left allocated and the
+ * process should exit without NNG's at-exit clean-up (_exit). */
+int xd_server_stop(xd_server *server);
 
 /* Requests currently inside a handler. */
 unsigned xd_server_in_flight(const xd_server *server);
