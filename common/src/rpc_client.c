@@ -57,7 +57,10 @@ static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     (void)pipe;
     xd_client *c = arg;
     pthread_mutex_lock(&c->lock);
-    c->n_pipes += ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        c->n_pipes++;
+    else if (c->n_pipes > 0)
+        c->n_pipes--;
     pthread_cond_broadcast(&c->pipes_changed);
     pthread_mutex_unlock(&c->lock);
 }
@@ -102,12 +105,12 @@ xd_code xd_client_open(const char *url, const char *peer_name, const xd_client_o
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
-    /* Counted from ADD_PRE: NNG reports REM_POST for every pipe that had
-     * ADD_PRE, also one closed before ADD_POST (a peer killed while the
-     * connection was being set up). Counting ADD_POST made such a pipe
-     * leave the count at -1, and the client then said "no connection"
-     * for good although it was connected again. */
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, c);
+    /* NNG 1.5 also reports REM_POST for a pipe closed before its ADD_POST
+     * (a peer killed while the connection was being set up): the count
+     * stops at 0 instead of going to -1, which made the client say "no
+     * connection" for good although it was connected again. (Counting from
+     * ADD_PRE instead left clients in compose unconnected in CI.) */
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
     rv = nng_dialer_create(&c->dialer, c->sock, url);
     xd_code code = XD_OK;
