@@ -179,8 +179,6 @@ int xd_service_main(int argc, char **argv, const xd_service_def *def)
     if (!closed) {
         /* NNG's at-exit clean-up would wait on the same stuck socket: the
          * service's own state is closed (fini), so leave without it. */
-        xd_config_free(cfg);
-        free(items);
         fflush(NULL);
         _exit(rc);
     }
